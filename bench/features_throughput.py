@@ -17,15 +17,16 @@ import torch
 from nonspeech.audio import load_clip
 from nonspeech.features import compute_features
 from nonspeech.ingest import ingest
-from nonspeech.melspec import LogMel
+from nonspeech.frontends.logmel import LogMel
 from synthetic import write_wavs
 
-SR, SECONDS, N_FFT, HOP, N_MELS, TOP_DB = 32000, 4.0, 2048, 512, 128, 80
+SR, SECONDS = 32000, 4.0
+LOGMEL = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
 
 
 def per_sample_baseline(paths: list[str], limit: int) -> float:
     """Clips/s of decode + resample + log-mel one clip at a time, as the notebook's Dataset did."""
-    logmel = LogMel(SR, N_FFT, HOP, N_MELS, TOP_DB)
+    logmel = LogMel(SR, *LOGMEL.values())
     start = time.perf_counter()
     with torch.inference_mode():
         for path in paths[:limit]:
@@ -47,7 +48,7 @@ def main() -> None:
         ingest(clips, empty, root / "wavs", root / "ingest", SR, SECONDS, 0.0, args.workers)
         ingest_s = time.perf_counter() - start
         start = time.perf_counter()
-        compute_features(root / "ingest/waveforms.zarr", root / "logmel.zarr", N_FFT, HOP, N_MELS, TOP_DB, args.workers)
+        compute_features(root / "ingest/waveforms.zarr", root / "logmel.zarr", "logmel", LOGMEL, args.workers)
         features_s = time.perf_counter() - start
         torch.set_num_threads(1)
         baseline = per_sample_baseline(list(clips["path"]), min(200, args.clips))

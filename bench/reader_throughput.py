@@ -17,7 +17,7 @@ import zarr
 
 from nonspeech.audio import load_clip
 from nonspeech.loader import batch_loader, batch_pipeline, shard_urls
-from nonspeech.melspec import LogMel
+from nonspeech.frontends.logmel import LogMel
 from nonspeech.shards import write_split
 from synthetic import write_wavs
 

@@ -23,7 +23,7 @@ import zarr
 
 from nonspeech.devices import resolve_device
 from nonspeech.evaluation import evaluate
-from nonspeech.frontend import Normalize
+from nonspeech.frontends.normalize import Normalize
 from nonspeech.shards import write_shards
 from nonspeech.splits import shard_set
 from nonspeech.distributed import World
@@ -48,7 +48,7 @@ def sync(device: torch.device) -> None:
 
 def step_throughput(model_args: dict, cfg: TrainConfig, device: torch.device, steps: int) -> float:
     """Samples/s of training steps on one resident synthetic batch, after warm-up steps."""
-    model, trained, forward = prepare_model("resnet", model_args, len(CLASSES), cfg, device, World())
+    model, trained, forward = prepare_model("resnet", model_args, None, len(CLASSES), cfg, device, World())
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     criterion = torch.nn.CrossEntropyLoss()
     normalize = Normalize(-40.0, 15.0).to(device)
@@ -97,7 +97,7 @@ def recipe_projection(model_args: dict, cfg: TrainConfig, clips: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = synthetic_shards(Path(tmp), clips)
         train, val = shard_set(root, ["fold1", "fold2"], CLASSES), shard_set(root, ["fold0"], CLASSES)
-        model, trained, forward = prepare_model("resnet", model_args, len(CLASSES), cfg, device, World())
+        model, trained, forward = prepare_model("resnet", model_args, None, len(CLASSES), cfg, device, World())
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         criterion = torch.nn.CrossEntropyLoss(weight=class_weights(train.class_counts, CLASSES).to(device))
         normalize = Normalize(-40.0, 15.0).to(device)

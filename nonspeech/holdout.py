@@ -12,7 +12,8 @@ import pandas as pd
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
 from nonspeech.devices import resolve_device
 from nonspeech.evaluation import Predictions, evaluate, padded, summarize
-from nonspeech.frontend import Normalize
+from nonspeech.frontends import describe
+from nonspeech.frontends.normalize import Normalize
 from nonspeech.loader import batch_loader, batch_pipeline
 from nonspeech.metrics import cv_summary
 from nonspeech.report import print_summary
@@ -34,12 +35,15 @@ def confident_errors(predictions: Predictions, classes: list[str], n: int) -> pd
     return wrong.sort_values(["probability", "clip_id"], ascending=[False, True]).head(n)
 
 
-def check_compatible(checkpoint: dict, meta: dict) -> None:
+def check_compatible(checkpoint: dict, meta: dict, model_path: Path, shards_root: str | Path) -> None:
     """ValueError unless the model was trained on these classes and feature parameters."""
     if checkpoint["classes"] != meta["classes"]:
-        raise ValueError(f"the model's classes {checkpoint['classes']} differ from the shards' {meta['classes']}")
+        raise ValueError(f"{model_path}: the model's classes {checkpoint['classes']} differ from the shards' {meta['classes']}")
     if checkpoint["features"] != meta["features"]:
-        raise ValueError(f"the model's features {checkpoint['features']} differ from the shards' {meta['features']}")
+        raise ValueError(
+            f"{model_path} was trained on {describe(checkpoint['features'])}, but {shards_root} holds "
+            f"{describe(meta['features'])}: retrain it, or evaluate it on shards made with its features"
+        )
 
 
 def score_checkpoint(
@@ -48,7 +52,7 @@ def score_checkpoint(
 ) -> tuple[dict, Predictions, list[str]]:
     """Metrics and per-clip predictions of a saved model on `splits`, and the class names."""
     checkpoint, meta = load_checkpoint(model_path), read_meta(shards_root)
-    check_compatible(checkpoint, meta)
+    check_compatible(checkpoint, meta, model_path, shards_root)
     classes = meta["classes"]
     shards = shard_set(shards_root, splits, classes)
     device = resolve_device(device_name)

@@ -11,14 +11,15 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from nonspeech.audio import AudioError, decode_mono, load_clip, resample
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
-from nonspeech.frontend import front_end
+from nonspeech.models.inference import for_inference
+from nonspeech.frontends import input_bins
+from nonspeech.preprocess import preprocessing
 
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
-FEATURE_KEYS = ("sample_rate", "seconds", "n_fft", "hop_length", "n_mels", "top_db")
+REQUIRED_FEATURES = ("sample_rate", "seconds", "n_mels")
 AUDIO_EXTENSIONS = frozenset(
     {f".{name.lower()}" for name in sf.available_formats() if name != "RAW"} | {".aif", ".oga", ".opus", ".wave"}
 )
@@ -74,24 +75,28 @@ def clip_samples(features: dict) -> int:
 
 def check_checkpoint(checkpoint: dict, path: Path) -> None:
     """Raise ModelError unless the feature and normalisation parameters are complete and agree."""
-    missing = [key for key in FEATURE_KEYS if key not in checkpoint.get("features", {})]
+    features = checkpoint.get("features", {})
+    missing = [key for key in REQUIRED_FEATURES if key not in features]
     if missing:
         raise ModelError(f"{path}: checkpoint lacks feature parameters {', '.join(missing)}")
-    n_mels = checkpoint["features"]["n_mels"]
+    if "embedding" in features and "embedder_state" not in checkpoint:
+        raise ModelError(f"{path}: trained on clip embeddings but holds no embedding body (embedder_state)")
+    bins = input_bins(features)
     for key in ("mean", "std"):
         size = np.size(checkpoint.get("normalization", {}).get(key, []))
-        if size not in (1, n_mels):
+        if size not in (1, bins):
             raise ModelError(
-                f"{path}: normalization {key} has {size} values but features.n_mels is {n_mels} "
+                f"{path}: normalization {key} has {size} values but the features have {bins} bins "
                 "(a checkpoint from a different feature configuration)"
             )
 
 
 def check_same_features(model: Model, source: str, checkpoint: dict, checkpoint_path: Path) -> None:
     """Raise ModelError when a model's feature parameters or classes differ from a checkpoint's."""
+    keys = sorted(set(model.features) | set(checkpoint["features"]))
     diffs = [
-        f"{key} {model.features.get(key)!r} vs {checkpoint['features'][key]!r}"
-        for key in FEATURE_KEYS if model.features.get(key) != checkpoint["features"][key]
+        f"{key} {model.features.get(key)!r} vs {checkpoint['features'].get(key)!r}"
+        for key in keys if model.features.get(key) != checkpoint["features"].get(key)
     ]
     if model.classes != list(checkpoint["classes"]):
         diffs.append(f"classes {model.classes} vs {list(checkpoint['classes'])}")
@@ -113,24 +118,15 @@ def read_checkpoint(path: Path) -> dict:
     return checkpoint
 
 
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Fold each BatchNorm2d that follows a Conv2d inside an nn.Sequential into the convolution (eval only)."""
-    for block in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        for i in range(len(block) - 1):
-            if isinstance(block[i], nn.Conv2d) and isinstance(block[i + 1], nn.BatchNorm2d):
-                block[i], block[i + 1] = fuse_conv_bn_eval(block[i], block[i + 1]), nn.Identity()
-    return model
-
-
 def inference_network(checkpoint: dict) -> nn.Module:
     """The checkpoint's network for CPU inference: BatchNorm folded into the convolutions, channels_last."""
-    return fold_batchnorm(model_from_checkpoint(checkpoint)).to(memory_format=torch.channels_last)
+    return for_inference(model_from_checkpoint(checkpoint))
 
 
 def torch_model(checkpoint: dict, bf16: bool = False) -> Model:
-    """The checkpoint's front end and network run by PyTorch; with bf16, the network under bfloat16 autocast
+    """The checkpoint's preprocessing and network run by PyTorch; with bf16, the network under bfloat16 autocast
     (several times faster on CPUs with bf16 matrix units, probabilities within about 1e-3)."""
-    frontend = front_end(checkpoint["features"], checkpoint["normalization"])
+    frontend = for_inference(preprocessing(checkpoint))
     network = inference_network(checkpoint)
 
     def probabilities(waveforms: np.ndarray) -> np.ndarray:

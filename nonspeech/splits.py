@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nonspeech.frontends import describe
 from nonspeech.loader import read_shards_json, shard_bytes, shard_urls
 from nonspeech.tarstream import tar_members
 
@@ -57,11 +58,13 @@ def shard_set(root: str | Path, splits: list[str], classes: list[str]) -> ShardS
 
 
 def check_stats_match(stats: dict, meta: dict) -> None:
-    """ValueError unless stats.json was computed on features with the shards' mel bins."""
-    n_mels = meta["shape"][0]
-    stats_mels = stats["features"]["n_mels"]
-    if stats_mels != n_mels:
-        raise ValueError(f"stats.json is for {stats_mels} mel bins but the shards hold {n_mels}: rerun the stats stage")
-    wrong = [key for key, entry in stats.items() if key != "features" and len(entry["mean_per_bin"]) != n_mels]
+    """ValueError unless stats.json was computed on the shards' features (same spec, same number of bins)."""
+    if stats["features"] != meta["features"]:
+        raise ValueError(
+            f"stats.json is for {describe(stats['features'])} but the shards hold {describe(meta['features'])}: "
+            "rerun the stats stage"
+        )
+    bins = meta["shape"][0]
+    wrong = [key for key, entry in stats.items() if key != "features" and len(entry["mean_per_bin"]) != bins]
     if wrong:
-        raise ValueError(f"stats.json entries {wrong} do not have {n_mels} per-bin values: rerun the stats stage")
+        raise ValueError(f"stats.json entries {wrong} do not have {bins} per-bin values: rerun the stats stage")

@@ -23,9 +23,9 @@ from nonspeech.curves import log_epoch, open_curves
 from nonspeech.devices import autocast_context, resolve_device
 from nonspeech.distributed import World, all_sum, data_parallel, local_device, sync_buffers, uneven_inputs
 from nonspeech.evaluation import EvalSums, evaluate, padded, summarize
-from nonspeech.frontend import Normalize
+from nonspeech.frontends.normalize import Normalize
 from nonspeech.loader import batch_loader, batch_pipeline
-from nonspeech.models import build_model
+from nonspeech.models import build_model, load_pretrained
 from nonspeech.resume import load_state, save_state
 
 
@@ -35,6 +35,7 @@ class TrainConfig:
 
     device: str
     lr: float
+    body_lr_scale: float
     weight_decay: float
     batch_size: int
     epochs: int
@@ -103,17 +104,29 @@ def epoch_batches(urls: list[str], cfg: TrainConfig, epoch: int, training: bool)
 
 
 def prepare_model(
-    model_name: str, model_args: dict, n_classes: int, cfg: TrainConfig, device: torch.device, world: World,
+    model_name: str, model_args: dict, weights: str | None, n_classes: int, cfg: TrainConfig, device: torch.device,
+    world: World,
 ) -> tuple[nn.Module, nn.Module, nn.Module]:
-    """The model, initialised from cfg.seed, on `device` (channels_last on CUDA if enabled); the module that
-    trains it (DDP across ranks under torchrun); and that module's forward, compiled if enabled. The model
-    itself holds the weights to save."""
+    """The model, initialised from cfg.seed and then from pretrained `weights` when given, on `device`
+    (channels_last on CUDA if enabled); the module that trains it (DDP across ranks under torchrun); and that
+    module's forward, compiled if enabled. The model itself holds the weights to save."""
     torch.manual_seed(cfg.seed)
-    model = build_model(model_name, n_classes, **model_args).to(device)
+    model = build_model(model_name, n_classes, **model_args)
+    if weights:
+        load_pretrained(model, model_name, weights)
+    model = model.to(device)
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     trained = data_parallel(model, world, device)
     return model, trained, torch.compile(trained) if cfg.compile else trained
+
+
+def param_groups(model: nn.Module, lr: float, body_lr_scale: float) -> list[dict]:
+    """The model's head at lr and the rest of it (the body) at lr * body_lr_scale."""
+    head = {id(p) for p in model.head.parameters()}
+    body = [p for p in model.parameters() if id(p) not in head]
+    groups = [{"params": [p for p in model.parameters() if id(p) in head], "lr": lr}]
+    return groups + ([{"params": body, "lr": lr * body_lr_scale}] if body else [])
 
 
 def train_epoch(
@@ -166,17 +179,17 @@ def check_same_start(epochs_done: int, world: World, device: torch.device) -> No
 
 
 def fit(
-    model_name: str, model_args: dict, classes: list[str], counts: np.ndarray, normalization: dict,
+    model_name: str, model_args: dict, weights: str | None, classes: list[str], counts: np.ndarray, normalization: dict,
     train_urls: list[str], val_urls: list[str], cfg: TrainConfig,
     live_dir: Path, resume_path: Path, run_fingerprint: str, world: World = World(),
 ) -> FitResult:
     """Train for cfg.epochs, validating on val_urls when given; resumes from resume_path when it matches the run."""
     device = local_device(resolve_device(cfg.device), world)
-    model, trained, forward = prepare_model(model_name, model_args, len(classes), cfg, device, world)
+    model, trained, forward = prepare_model(model_name, model_args, weights, len(classes), cfg, device, world)
     eval_forward = forward if trained is model else (torch.compile(model) if cfg.compile else model)
     normalize = Normalize(normalization["mean"], normalization["std"]).to(device)
     criterion = nn.CrossEntropyLoss(weight=class_weights(counts, classes).to(device))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.body_lr_scale), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
     )

@@ -10,8 +10,9 @@ from pathlib import Path
 from nonspeech.checkpoint import make_checkpoint, save_checkpoint
 from nonspeech.devices import resolve_device
 from nonspeech.distributed import join_world, leave_world
-from nonspeech.frontend import norm_values
-from nonspeech.models import build_model
+from nonspeech.frontends.normalize import norm_values
+from nonspeech.models import build_model, check_input_fits
+from nonspeech.models.efficientat import load_audioset
 from nonspeech.report import print_summary
 from nonspeech.resume import clear_state, fingerprint
 from nonspeech.splits import check_stats_match, read_meta, shard_set
@@ -33,15 +34,17 @@ def nested(row: dict[str, float]) -> dict:
 
 def train_and_save(
     shards_root: str | Path, stats_path: Path, train_splits: list[str], val_splits: list[str], stats_key: str,
-    model_name: str, model_args: dict, cfg: TrainConfig, checkpoint_path: Path, resume_path: Path,
+    model_name: str, model_args: dict, model_weights: str | None, cfg: TrainConfig, checkpoint_path: Path,
+    resume_path: Path,
 ) -> dict:
-    """Train on train_splits (normalised with stats[stats_key]), keep the best epoch on val_splits or the last
-    without them; write the checkpoint, metrics.json and curves beside it (rank 0); return the metrics."""
+    """Train on train_splits (normalised with stats[stats_key]), starting from pretrained model_weights when
+    given; keep the best epoch on val_splits or the last without them; write the checkpoint (with the embedding
+    body for clip-embedding shards), metrics.json and curves beside it (rank 0); return the metrics."""
     start = time.perf_counter()
     world = join_world(resolve_device(cfg.device))
     try:
         return _train_and_save(
-            shards_root, stats_path, train_splits, val_splits, stats_key, model_name, model_args, cfg,
+            shards_root, stats_path, train_splits, val_splits, stats_key, model_name, model_args, model_weights, cfg,
             checkpoint_path, resume_path, world, start,
         )
     finally:
@@ -50,11 +53,14 @@ def train_and_save(
 
 def _train_and_save(
     shards_root: str | Path, stats_path: Path, train_splits: list[str], val_splits: list[str], stats_key: str,
-    model_name: str, model_args: dict, cfg: TrainConfig, checkpoint_path: Path, resume_path: Path,
-    world: World, start: float,
+    model_name: str, model_args: dict, model_weights: str | None, cfg: TrainConfig, checkpoint_path: Path,
+    resume_path: Path, world: World, start: float,
 ) -> dict:
     meta = read_meta(shards_root)
     classes = meta["classes"]
+    check_input_fits(model_name, model_args, len(classes), meta["shape"])
+    embedding = meta["features"].get("embedding")
+    embedder = load_audioset(embedding["weights"], embedding["width"], embedding["sha256"]) if embedding else None
     stats = json.loads(Path(stats_path).read_text())
     check_stats_match(stats, meta)
     if stats_key not in stats:
@@ -63,13 +69,13 @@ def _train_and_save(
     val_set = shard_set(shards_root, val_splits, classes) if val_splits else None
     normalization = norm_values(stats[stats_key], cfg.normalization)
     run = {  # everything the result depends on: resume only from a state written for the same run
-        "model": {"name": model_name, "args": model_args}, "train": dataclasses.asdict(cfg), "meta": meta,
+        "model": {"name": model_name, "args": model_args, "weights": model_weights}, "train": dataclasses.asdict(cfg), "meta": meta,
         "normalization": normalization, "splits": [train_splits, val_splits],
         "class_counts": [train_set.class_counts.tolist(), val_set.class_counts.tolist() if val_set else None],
     }
     out_dir = checkpoint_path.parent
     result = fit(
-        model_name, model_args, classes, train_set.class_counts, normalization, train_set.urls,
+        model_name, model_args, model_weights, classes, train_set.class_counts, normalization, train_set.urls,
         val_set.urls if val_set else [], cfg, out_dir, resume_path, fingerprint(run), world,
     )
     metrics = {"epoch": result.epoch, **nested(result.history[result.epoch])}
@@ -81,6 +87,7 @@ def _train_and_save(
         model, model_name, model_args, classes, meta["features"], normalization,
         epoch=result.epoch, train=dataclasses.asdict(cfg), train_splits=list(train_splits),
         validation={k: v for k, v in result.metrics.items() if k != "confusion_matrix"} if val_set else None,
+        **({"embedder_state": embedder.state_dict()} if embedder else {}),
     )
     save_checkpoint(checkpoint, checkpoint_path)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")

@@ -1,4 +1,4 @@
-"""Stage features: log-mel spectrograms of every ingested clip into a zarr store."""
+"""Stage features: front-end features (log-mels) of every ingested clip into a zarr store."""
 
 from pathlib import Path
 
@@ -10,8 +10,7 @@ from nonspeech.features import compute_features
 def main(params: dict) -> None:
     f = params["features"]
     compute_features(
-        Path("data/ingest/waveforms.zarr"), Path("data/features/logmel.zarr"),
-        f["n_fft"], f["hop_length"], f["n_mels"], f["top_db"], f["workers"],
+        Path("data/ingest/waveforms.zarr"), Path("data/features/logmel.zarr"), f["frontend"], f, f["workers"],
     )
 
 

@@ -11,7 +11,7 @@ from nonspeech.shards import write_shards
 
 def main(params: dict) -> None:
     write_shards(
-        Path("data/features/logmel.zarr"), pd.read_csv("data/ingest/manifest.csv"),
+        Path(params["inputs"]), pd.read_csv("data/ingest/manifest.csv"),
         pd.read_csv("data/folds/folds.csv"), json.loads(Path("data/ingest/classes.json").read_text()),
         Path("data/shards"), params["shards"]["shards_per_split"], params["cv"]["seed"],
     )

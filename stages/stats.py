@@ -14,12 +14,12 @@ def main(params: dict) -> None:
     manifest = pd.read_csv("data/ingest/manifest.csv")
     folds = pd.read_csv("data/folds/folds.csv")
     fold_of_row = manifest[["clip_id"]].merge(folds, on="clip_id", how="left")["fold"].fillna(-1).astype(int)
-    features = zarr.open_array("data/features/logmel.zarr", mode="r")
+    features = zarr.open_array(params["inputs"], mode="r")
     stats = fold_statistics(features, fold_of_row.to_numpy(), list(params["cv"]["fold_ids"]))
     stats["features"] = {k: v for k, v in features.attrs.items() if k != "versions"}
     Path("data/stats").mkdir(parents=True, exist_ok=True)
     Path("data/stats/stats.json").write_text(json.dumps(stats, indent=1) + "\n")
-    print(f"\n== stats ==\n  full training set: mean {stats['full']['mean']:.3f} dB, std {stats['full']['std']:.3f} dB")
+    print(f"\n== stats ==\n  full training set: mean {stats['full']['mean']:.3f}, std {stats['full']['std']:.3f}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def main(params: dict) -> None:
         train_and_save,
         Path("data/shards"), Path("data/stats/stats.json"),
         train_splits=[f"fold{k}" for k in fold_ids if k != fold], val_splits=[f"fold{fold}"], stats_key=f"fold{fold}",
-        model_name=params["model"]["name"], model_args=params["model"]["args"],
+        model_name=params["model"]["name"], model_args=params["model"]["args"], model_weights=params["model"]["weights"],
         cfg=cfg,
         checkpoint_path=Path(f"data/models/fold{fold}/best.pt"), resume_path=Path(f"data/resume/train_cv@{fold}/state.pt"),
     ), cfg.device)

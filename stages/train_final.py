@@ -16,7 +16,7 @@ def main(params: dict) -> None:
         train_and_save,
         Path("data/shards"), Path("data/stats/stats.json"),
         train_splits=[f"fold{k}" for k in params["cv"]["fold_ids"]], val_splits=[], stats_key="full",
-        model_name=params["model"]["name"], model_args=params["model"]["args"],
+        model_name=params["model"]["name"], model_args=params["model"]["args"], model_weights=params["model"]["weights"],
         cfg=cfg,
         checkpoint_path=Path("data/models/final/model.pt"), resume_path=Path("data/resume/train_final/state.pt"),
     ), cfg.device)

@@ -28,7 +28,7 @@ def test_full_recipe_has_the_same_keys_as_params_yaml() -> None:
 def test_full_recipe_values() -> None:
     full = load("configs/nonspeech7k.yaml")
     assert full["data"]["source"] == "nonspeech7k"
-    assert full["model"] == {"name": "resnet", "args": {"widths": [32, 64, 128, 256], "hidden": 512, "dropout": 0.5}}
+    assert full["model"] == {"name": "resnet", "weights": None, "args": {"widths": [32, 64, 128, 256], "hidden": 512, "dropout": 0.5}}
     train = TrainConfig.from_dict(full["train"])
     assert (train.lr, train.weight_decay, train.batch_size, train.epochs, train.seed) == (1e-3, 1e-4, 32, 50, 42)
     assert (train.grad_clip, train.plateau_factor, train.plateau_patience) == (1.0, 0.5, 3)

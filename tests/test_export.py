@@ -18,9 +18,9 @@ import torch
 
 from nonspeech.audio import load_clip
 from nonspeech.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
-from nonspeech.export import ConvLogMel, onnx_model
-from nonspeech.frontend import front_end
-from nonspeech.melspec import LogMel
+from nonspeech.export import onnx_model
+from nonspeech.frontends.logmel import LogMel
+from nonspeech.preprocess import preprocessing
 from nonspeech.models import build_model
 from nonspeech.predict import clip_samples
 from nonspeech.sources.demo import SYNTHS, generate_demo
@@ -86,7 +86,7 @@ def onnx_path(checkpoint_path: Path, tmp_path_factory: pytest.TempPathFactory) -
 def reference_probabilities(checkpoint: dict, waveforms: np.ndarray) -> np.ndarray:
     """The plain PyTorch model (torch.stft front end, unfused network) on waveforms."""
     network = torch.nn.Sequential(
-        front_end(checkpoint["features"], checkpoint["normalization"]), model_from_checkpoint(checkpoint),
+        preprocessing(checkpoint), model_from_checkpoint(checkpoint),
     )
     with torch.inference_mode():
         return torch.softmax(network(torch.from_numpy(waveforms)), dim=-1).numpy()
@@ -100,10 +100,10 @@ def test_conv_stft_logmel_equals_logmel(params: dict, waveforms: np.ndarray) -> 
     """Compared down to 80 dB below each clip's peak (the floor without top_db is float32 rounding noise)."""
     waves = torch.from_numpy(waveforms[:, : 3 * params["sample_rate"]])
     with torch.inference_mode():
-        expected, actual = LogMel(**params)(waves), ConvLogMel(**params)(waves)
+        expected, actual = LogMel(**params)(waves), LogMel(**params, conv_stft=True)(waves)
     floor = expected.amax(dim=(1, 2), keepdim=True) - 80
     expected, actual = torch.maximum(expected, floor), torch.maximum(actual, floor)
-    print(f"ConvLogMel vs LogMel max abs difference: {(actual - expected).abs().max():.1e} dB")
+    print(f"conv-STFT LogMel vs LogMel max abs difference: {(actual - expected).abs().max():.1e} dB")
     torch.testing.assert_close(actual, expected, rtol=0.0, atol=DB_ATOL)
 
 

@@ -22,7 +22,7 @@ import zarr
 
 from nonspeech.audio import decode_mono, fix_length, resample
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from nonspeech.frontend import Normalize
+from nonspeech.frontends.normalize import Normalize
 from nonspeech.predict import Windows, classify_recording, clip_samples, read_checkpoint, timeline, torch_model
 from nonspeech.train import TrainConfig
 from nonspeech.training_run import train_and_save
@@ -52,7 +52,7 @@ def trained_model(precomputed_repo: Path, tmp_path_factory: pytest.TempPathFacto
     train_and_save(
         precomputed_repo / "data/shards", precomputed_repo / "data/stats/stats.json",
         train_splits=[f"fold{k}" for k in params["cv"]["fold_ids"]], val_splits=[], stats_key="full",
-        model_name="resnet", model_args=TINY_MODEL, cfg=cfg,
+        model_name="resnet", model_args=TINY_MODEL, model_weights=None, cfg=cfg,
         checkpoint_path=out / "model/model.pt", resume_path=out / "resume/state.pt",
     )
     return out / "model/model.pt"
@@ -254,7 +254,7 @@ def test_checkpoint_from_another_feature_configuration_is_refused(
     result = nonspeech("predict", test_audio, "--model", tmp_path / "other.pt")
     assert result.returncode == 1
     assert error_lines(result) == [
-        f"error: {tmp_path / 'other.pt'}: normalization mean has 64 values but features.n_mels is 128 "
+        f"error: {tmp_path / 'other.pt'}: normalization mean has 64 values but the features have 128 bins "
         "(a checkpoint from a different feature configuration)"
     ]
     result = nonspeech("predict", test_audio, "--model", tmp_path / "garbage.pt")

@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from nonspeech.frontends.stft import PowerSTFT
+
 
 def hz_to_mel(freq: float) -> float:
     """HTK mel scale."""
@@ -42,28 +44,18 @@ class LogMel(nn.Module):
         top_db: float | None = 80.0,
         f_min: float = 0.0,
         f_max: float | None = None,
+        conv_stft: bool = False,
     ) -> None:
         super().__init__()
-        self.n_fft = n_fft
-        self.hop_length = hop_length
         self.top_db = top_db
         f_max = f_max if f_max is not None else float(sample_rate // 2)  # torchaudio's default
         fb = mel_filterbank(n_fft // 2 + 1, f_min, f_max, n_mels, sample_rate)
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.stft = PowerSTFT(n_fft, hop_length, torch.hann_window(n_fft), conv_stft)
         self.register_buffer("fb", fb, persistent=False)
-
-    def power(self, waveforms: torch.Tensor) -> torch.Tensor:
-        """Power spectrogram |STFT|^2 of (batch, samples) waveforms: (batch, n_fft // 2 + 1, frames)."""
-        spec = torch.stft(
-            waveforms, self.n_fft, self.hop_length, window=self.window,
-            center=True, pad_mode="reflect", return_complex=True,
-        )
-        parts = torch.view_as_real(spec)
-        return parts[..., 0].square() + parts[..., 1].square()
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         shape = waveforms.shape
-        power = self.power(waveforms.reshape(-1, shape[-1]))
+        power = self.stft(waveforms.reshape(-1, shape[-1]))
         mel = torch.matmul(power.transpose(-1, -2), self.fb).transpose(-1, -2)
         db = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
         if self.top_db is not None:
@@ -71,6 +63,3 @@ class LogMel(nn.Module):
             db = torch.maximum(db, floor)
         return db.reshape(*shape[:-1], *db.shape[-2:])
 
-def frame_count(samples: int, hop_length: int) -> int:
-    """Frames a centred STFT yields for `samples` samples."""
-    return samples // hop_length + 1

@@ -1,26 +1,27 @@
-"""Normalisation of log-mels with training statistics, and the full waveform-to-input front end."""
+"""Normalisation of features with training statistics."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from nonspeech.melspec import LogMel
-
-NORMALIZATIONS = ("global", "per_bin")
+NORMALIZATIONS = ("global", "per_bin", "none")
 
 
 def norm_values(stats: dict, mode: str) -> dict[str, float | list[float]]:
-    """Pick mean/std from one entry of stats.json (e.g. stats['fold0']) for a normalisation mode."""
+    """Pick mean/std from one entry of stats.json (e.g. stats['fold0']) for a normalisation mode; `none` is the
+    identity, for front ends with their own fixed scaling (the pretrained networks')."""
     if mode == "global":
         return {"mode": mode, "mean": stats["mean"], "std": stats["std"]}
     if mode == "per_bin":
         return {"mode": mode, "mean": stats["mean_per_bin"], "std": stats["std_per_bin"]}
+    if mode == "none":
+        return {"mode": mode, "mean": 0.0, "std": 1.0}
     raise ValueError(f"unknown normalization {mode!r}; valid: {', '.join(NORMALIZATIONS)}")
 
 
 class Normalize(nn.Module):
-    """(x - mean) / std on (..., n_mels, frames), with scalar or per-mel-bin statistics."""
+    """(x - mean) / std on (..., bins, frames), with scalar or per-bin statistics."""
 
     def __init__(self, mean: float | list[float], std: float | list[float]) -> None:
         super().__init__()
@@ -31,9 +32,3 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float() - self.mean) / self.std
-
-
-def front_end(features: dict, normalization: dict) -> nn.Sequential:
-    """Waveforms (B, samples) at features['sample_rate'] to normalised log-mels, as in training."""
-    logmel = LogMel(features["sample_rate"], features["n_fft"], features["hop_length"], features["n_mels"], features["top_db"])
-    return nn.Sequential(logmel, Normalize(normalization["mean"], normalization["std"]))

@@ -1,8 +1,8 @@
-"""Model registry: classifiers over log-mel batches shaped (B, n_mels, frames)."""
+"""The residual CNN trained from scratch on log-mels (B, n_mels, frames): the original notebook's model."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -57,13 +57,3 @@ def resnet(
 ) -> nn.Module:
     """The default recipe; see SpectrogramResNet."""
     return SpectrogramResNet(n_classes, widths, hidden, dropout)
-
-
-MODELS: dict[str, Callable[..., nn.Module]] = {"resnet": resnet}
-
-
-def build_model(name: str, n_classes: int, **args: object) -> nn.Module:
-    """Instantiate the registered model `name` with `args` (the params.yaml `model:` arguments)."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(sorted(MODELS))}")
-    return MODELS[name](n_classes, **args)

@@ -1,0 +1,81 @@
+"""Every training recipe on real recordings: a whole `dvc repro` (ingest to evaluate) per recipe, in a throwaway
+git + DVC copy of the project, with test macro-F1, CV macro-F1 and wall time as a table.
+
+Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recipes embed finetune scratch]
+
+Recipes start from configs/pretrained.yaml (embed: frozen AudioSet body + linear head) and change only
+what README "Real recordings" says to change for fine-tuning or for the resnet from scratch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import yaml
+from repro_time import PROJECT, copy_pipeline, timed_repro
+
+FINETUNE = {
+    "embed": {}, "inputs": "data/features/logmel.zarr",
+    "model": {"name": "efficientat", "weights": "models/pretrained/mn04_as_mAP_432.pt", "args": {"width": 0.4, "dropout": 0.2}},
+    "train": {
+        "lr": 0.001, "body_lr_scale": 0.1, "batch_size": 16, "epochs": 12, "normalization": "none",
+        "augment": {
+            "freq_mask": {"enabled": True, "max_bins": 15}, "time_mask": {"enabled": True, "max_frames": 30},
+            "time_shift": {"enabled": True, "max_fraction": 0.1}, "gain": {"enabled": False, "low": 0.8, "high": 1.2},
+            "noise": {"enabled": False, "std": 0.001},
+        },
+    },
+}
+SCRATCH_KEYS = ("features", "embed", "inputs", "model", "train")  # taken from params.yaml: the demo resnet recipe
+RECIPES = ("embed", "finetune", "scratch")
+
+
+def recipe_params(name: str, root: Path) -> dict:
+    """configs/pretrained.yaml on `root`, changed into recipe `name`."""
+    params = yaml.safe_load((PROJECT / "configs/pretrained.yaml").read_text())
+    params["data"]["root"] = str(root.resolve())
+    if name == "finetune":
+        params = {**params, **FINETUNE, "train": {**params["train"], **FINETUNE["train"]}}
+    if name == "scratch":
+        demo = yaml.safe_load((PROJECT / "params.yaml").read_text())
+        params = {**params, **{key: demo[key] for key in SCRATCH_KEYS}}
+        params["train"] = {**params["train"], "epochs": 30}
+    return params
+
+
+def run_recipe(name: str, root: Path) -> dict:
+    """Test and CV metrics and wall time of one recipe's whole `dvc repro`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        copy_pipeline(repo)
+        (repo / "params.yaml").write_text(yaml.safe_dump(recipe_params(name, root), sort_keys=False))
+        subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qam", name],
+                       cwd=repo, check=True)
+        total, stages = timed_repro(repo, [])
+        metrics = json.loads((repo / "data/eval/metrics.json").read_text())
+    print(f"{name}: " + ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in stages.items()))
+    return {"recipe": name, "seconds": total, **metrics}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=PROJECT.parent / "shared/realsounds", help="folder source root")
+    parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
+    args = parser.parse_args()
+    rows = [run_recipe(name, args.root) for name in args.recipes]
+    print(f"\n== recipes on {args.root} ({os.cpu_count()} cores) ==")
+    print("| recipe | test macro-F1 | test accuracy | CV macro-F1 (3 folds) | whole `dvc repro` |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        test, cv = row["test"], row["cv"]
+        print(f"| {row['recipe']} | {test['macro_f1']:.3f} | {test['accuracy']:.3f} | {cv['mean']:.3f} ± {cv['std']:.3f} "
+              f"| {row['seconds']:.0f} s |")
+
+
+if __name__ == "__main__":
+    main()

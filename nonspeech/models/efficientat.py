@@ -1,0 +1,185 @@
+"""EfficientAT's MobileNetV3 audio taggers (`mn04_as`, `mn05_as`, `mn10_as`, …): the network, its AudioSet
+weights loaded strictly, and the frozen clip embedder built on them.
+
+The body is torchvision's MobileNetV3-Large layout with every channel count scaled by `width` and
+rounded to a multiple of 8; convolutions carry no bias and are followed by BatchNorm2d(eps=1e-3,
+momentum=0.01); squeeze-excitation is channel-wise with a plain sigmoid. State-dict keys and
+shapes equal the official checkpoints' (`features.N.block.M.0.weight`, `…conc_se_layers.0.fc1`,
+`classifier.5.weight`), which is what lets them load with strict=True.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from torch import nn
+
+AUDIOSET_CLASSES = 527
+# Inverted residual blocks at width 1.0: kernel, expanded channels, output channels, squeeze-excitation,
+# activation (ReLU or Hardswish), stride. Each block's input is the previous block's output.
+BLOCKS = (
+    (3, 16, 16, False, "relu", 1), (3, 64, 24, False, "relu", 2), (3, 72, 24, False, "relu", 1),
+    (5, 72, 40, True, "relu", 2), (5, 120, 40, True, "relu", 1), (5, 120, 40, True, "relu", 1),
+    (3, 240, 80, False, "hardswish", 2), (3, 200, 80, False, "hardswish", 1), (3, 184, 80, False, "hardswish", 1),
+    (3, 184, 80, False, "hardswish", 1), (3, 480, 112, True, "hardswish", 1), (3, 672, 112, True, "hardswish", 1),
+    (5, 672, 160, True, "hardswish", 2), (5, 960, 160, True, "hardswish", 1), (5, 960, 160, True, "hardswish", 1),
+)
+STEM, HIDDEN = 16, 1280
+ACTIVATIONS = {"relu": nn.ReLU, "hardswish": nn.Hardswish}
+
+
+class WeightsError(ValueError):
+    """A pretrained weights file that cannot be used; the message names the file and what was expected."""
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """The nearest multiple of divisor (at least divisor), never more than 10% below value."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def conv_bn(c_in: int, c_out: int, kernel: int, activation: str | None, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    """Conv2d without bias, BatchNorm2d and an optional activation."""
+    layers = [
+        nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.01),
+    ]
+    return nn.Sequential(*layers, ACTIVATIONS[activation]()) if activation else nn.Sequential(*layers)
+
+
+class ChannelGate(nn.Module):
+    """Mean over frequency and time, Linear, ReLU, Linear, sigmoid: one gate per channel, multiplied in."""
+
+    def __init__(self, channels: int, squeezed: int) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = nn.Linear(channels, squeezed), nn.Linear(squeezed, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3))))))
+        return x * gate[:, :, None, None]
+
+
+class SqueezeExcite(nn.Module):
+    """Channel-wise squeeze-excitation; the ModuleList name is the checkpoints' key (`conc_se_layers.0`)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conc_se_layers = nn.ModuleList([ChannelGate(channels, make_divisible(channels // 4))])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conc_se_layers[0](x)
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expansion (when it widens), depthwise conv, optional squeeze-excitation, 1x1 projection; a shortcut
+    when the shape is kept."""
+
+    def __init__(self, c_in: int, kernel: int, expanded: int, c_out: int, se: bool, activation: str, stride: int) -> None:
+        super().__init__()
+        layers = [conv_bn(c_in, expanded, 1, activation)] if expanded != c_in else []
+        layers.append(conv_bn(expanded, expanded, kernel, activation, stride, groups=expanded))
+        layers += [SqueezeExcite(expanded)] if se else []
+        layers.append(conv_bn(expanded, c_out, 1, None))
+        self.block = nn.Sequential(*layers)
+        self.shortcut = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.block(x) if self.shortcut else self.block(x)
+
+
+class MobileNetAT(nn.Module):
+    """Log-mels (B, 128, frames) to logits (B, n_classes); `embed` gives the pooled clip embedding (B, dims)."""
+
+    def __init__(self, n_classes: int = AUDIOSET_CLASSES, width: float = 0.4, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.width = width
+        channels = make_divisible(STEM * width)
+        layers: list[nn.Module] = [conv_bn(1, channels, 3, "hardswish", stride=2)]
+        for kernel, expanded, c_out, se, activation, stride in BLOCKS:
+            c_next = make_divisible(c_out * width)
+            layers.append(InvertedResidual(channels, kernel, make_divisible(expanded * width), c_next, se, activation, stride))
+            channels = c_next
+        self.dims = 6 * channels
+        layers.append(conv_bn(channels, self.dims, 1, "hardswish"))
+        self.features = nn.Sequential(*layers)
+        hidden = make_divisible(HIDDEN * width)
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(self.dims, hidden), nn.Hardswish(),
+            nn.Dropout(dropout), nn.Linear(hidden, n_classes),
+        )
+
+    @property
+    def head(self) -> nn.Module:
+        """The part after the convolutional body; fine-tuning may give it a higher learning rate."""
+        return self.classifier
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The body's output averaged over frequency and time: (B, dims)."""
+        return self.features(x.unsqueeze(1)).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x.unsqueeze(1)))
+
+
+def efficientat(n_classes: int, width: float = 0.4, dropout: float = 0.2) -> MobileNetAT:
+    """An EfficientAT MobileNetV3 of this width for n_classes, randomly initialised."""
+    return MobileNetAT(n_classes, width, dropout)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def read_weights(path: str | Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """A plain state dict from a file, optionally checked against its SHA-256; FileNotFoundError when absent,
+    WeightsError when unreadable or different."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"pretrained weights {path} not found")
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise WeightsError(f"{path}: not the weights the embeddings were made with (SHA-256 differs); rerun the embed stage")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, not a torch file, pickled objects: RuntimeError, UnpicklingError, ...
+        raise WeightsError(f"{path}: not a readable PyTorch weights file ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path}: expected a plain state_dict of tensors (an EfficientAT mn*_as release file)")
+    return state
+
+
+def load_audioset(path: str | Path, width: float, sha256: str | None = None) -> MobileNetAT:
+    """The AudioSet tagger of this width with the file's weights (checked against sha256 when given), loaded
+    strictly, in eval mode."""
+    network = MobileNetAT(AUDIOSET_CLASSES, width)
+    state = read_weights(path, sha256)
+    expected = network.state_dict()
+    wrong = [
+        f"{key} {tuple(state[key].shape)} instead of {tuple(value.shape)}"
+        for key, value in expected.items() if key in state and state[key].shape != value.shape
+    ]
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if wrong or missing or unexpected:
+        found = f"its stem has {state['features.0.0.weight'].shape[0]} channels" if "features.0.0.weight" in state else ""
+        details = "; ".join(filter(None, [
+            f"{len(wrong)} tensors of another shape, e.g. {wrong[0]}" if wrong else "",
+            f"{len(missing)} missing, e.g. {missing[0]}" if missing else "",
+            f"{len(unexpected)} unexpected, e.g. {unexpected[0]}" if unexpected else "", found,
+        ]))
+        raise WeightsError(
+            f"{path}: not an EfficientAT AudioSet model of width {width} "
+            f"(stem {make_divisible(STEM * width)} channels): {details}; set the width the file was made for "
+            "(mn04_as 0.4, mn05_as 0.5, mn10_as 1.0, mn20_as 2.0)"
+        )
+    network.load_state_dict(state, strict=True)
+    return network.eval()
+
+
+def init_from_audioset(model: MobileNetAT, path: str | Path) -> None:
+    """Copy the AudioSet weights of the model's width into everything but its new output layer."""
+    source = load_audioset(path, model.width).state_dict()
+    kept = {k: v for k, v in source.items() if not k.startswith("classifier.5.")}
+    missing, unexpected = model.load_state_dict(kept, strict=False)
+    if sorted(missing) != ["classifier.5.bias", "classifier.5.weight"] or unexpected:
+        raise WeightsError(f"{path}: does not fit the model ({missing + unexpected})")

@@ -1,0 +1,44 @@
+"""Clip embeddings: the frozen AudioSet body that makes them, and the small head trained on them."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nonspeech.models.efficientat import AUDIOSET_CLASSES, MobileNetAT
+
+
+class AudioSetEmbedder(nn.Module):
+    """Log-mels (B, 128, frames) to clip embeddings (B, dims, 1): the pooled body output and, with `tags`, the
+    527 AudioSet probabilities after it. Always in eval mode: it is never trained."""
+
+    def __init__(self, network: MobileNetAT, tags: bool) -> None:
+        super().__init__()
+        self.network, self.tags = network.eval(), tags
+        self.dims = network.dims + (AUDIOSET_CLASSES if tags else 0)
+
+    def train(self, mode: bool = True) -> AudioSetEmbedder:
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = self.network.embed(x)
+        if self.tags:
+            pooled = torch.cat([pooled, torch.sigmoid(self.network.classifier[2:](pooled))], dim=1)
+        return pooled.unsqueeze(-1)
+
+
+class EmbeddingHead(nn.Module):
+    """Embeddings (B, dims, 1) to logits: a linear layer (hidden 0) or an MLP with one hidden layer."""
+
+    def __init__(self, n_classes: int, dims: int, hidden: int, dropout: float) -> None:
+        super().__init__()
+        layers = [nn.Linear(dims, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout)] if hidden else []
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), *layers, nn.Linear(hidden or dims, n_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+
+def embedding_head(n_classes: int, dims: int = 384, hidden: int = 0, dropout: float = 0.0) -> EmbeddingHead:
+    """A linear (hidden 0) or one-hidden-layer classifier on clip embeddings of `dims` dimensions."""
+    return EmbeddingHead(n_classes, dims, hidden, dropout)

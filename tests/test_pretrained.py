@@ -1,0 +1,201 @@
+"""The EfficientAT network, its front end and AudioSet weights, and both transfer recipes through real DVC.
+
+Reads the shipped models/pretrained/mn04_as_mAP_432.pt and real recordings from ../shared/realsounds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, set_params, stages_run
+from nonspeech.audio import decode_mono, load_clip, resample
+from nonspeech.checkpoint import load_checkpoint, save_checkpoint
+from nonspeech.export import onnx_model
+from nonspeech.frontends import build_frontend, feature_spec
+from nonspeech.frontends.efficientat import kaldi_mel, kaldi_mel_filterbank
+from nonspeech.models import build_model, load_pretrained
+from nonspeech.models.efficientat import MobileNetAT, WeightsError, load_audioset, read_weights
+from nonspeech.predict import clip_samples, torch_model
+from nonspeech.train import param_groups
+
+WEIGHTS = PROJECT / "models/pretrained/mn04_as_mAP_432.pt"
+REALSOUNDS = PROJECT.parent / "shared/realsounds"
+CLI = Path(sys.executable).with_name("nonspeech")
+COUGH, SNEEZE = 47, 49
+# Official widths: stem channels, last conv channels, classifier hidden size.
+WIDTHS = {0.4: (8, 384, 512), 0.5: (8, 480, 640), 1.0: (16, 960, 1280), 2.0: (32, 1920, 2560)}
+EMBED_PARAMS = {
+    "demo.clips_per_class": 3, "audio.seconds": 2.0, "features.frontend": "efficientat",
+    "embed": {"mn04": {"weights": "models/pretrained/mn04_as_mAP_432.pt", "width": 0.4, "tags": False}},
+    "inputs": "data/embed/mn04.zarr", "model.name": "embedding_head", "model.args": {"dims": 384, "hidden": 0, "dropout": 0.2},
+    "train.normalization": "per_bin", "train.epochs": 3, "train.batch_size": 8, "train.device": "cpu",
+}
+TRAINING = {"train_cv@0", "train_cv@1", "train_cv@2", "train_final", "evaluate"}
+
+
+def nonspeech(*args: object) -> subprocess.CompletedProcess:
+    """Run the installed console script and capture its output."""
+    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True)
+
+
+def test_network_keys_and_shapes_equal_the_official_checkpoint() -> None:
+    official = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    ours = MobileNetAT(527, width=0.4).state_dict()
+    assert {k: tuple(v.shape) for k, v in ours.items()} == {k: tuple(v.shape) for k, v in official.items()}
+    network = load_audioset(WEIGHTS, 0.4)
+    assert sum(p.numel() for p in network.parameters()) == 983_599
+    assert not network.training
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_other_official_widths_build_and_reload_strictly(width: float, tmp_path: Path) -> None:
+    stem, last, hidden = WIDTHS[width]
+    state = MobileNetAT(527, width).state_dict()
+    assert state["features.0.0.weight"].shape[0] == stem
+    assert state["classifier.2.weight"].shape == (hidden, last)
+    torch.save(state, tmp_path / "w.pt")
+    assert load_audioset(tmp_path / "w.pt", width).dims == last
+
+
+def test_weights_of_another_width_or_kind_or_truncated_are_one_clear_error(tmp_path: Path) -> None:
+    torch.save(MobileNetAT(527, 1.0).state_dict(), tmp_path / "mn10.pt")
+    with pytest.raises(WeightsError, match=r"mn10.pt: not an EfficientAT AudioSet model of width 0.4 .*its stem has 16 channels"):
+        load_audioset(tmp_path / "mn10.pt", 0.4)
+    torch.save(build_model("resnet", 7).state_dict(), tmp_path / "resnet.pt")
+    with pytest.raises(WeightsError, match=r"resnet.pt: not an EfficientAT AudioSet model of width 0.4"):
+        load_audioset(tmp_path / "resnet.pt", 0.4)
+    (tmp_path / "cut.pt").write_bytes(WEIGHTS.read_bytes()[:100_000])
+    with pytest.raises(WeightsError, match=r"cut.pt: not a readable PyTorch weights file"):
+        read_weights(tmp_path / "cut.pt")
+    with pytest.raises(WeightsError, match=r"SHA-256 differs"):
+        read_weights(WEIGHTS, sha256="0" * 64)
+
+
+def test_kaldi_filterbank_triangles() -> None:
+    fb = kaldi_mel_filterbank(1024, 32000, 128, 0.0, 15000.0)
+    assert fb.shape == (513, 128) and fb.min() >= 0 and fb.max() <= 1
+    assert torch.all(fb[-1] == 0) and torch.all(fb[0] == 0)  # Nyquist bin unused; 0 Hz is every triangle's foot
+    assert torch.all(fb[kaldi_mel(torch.arange(513) * 31.25) > kaldi_mel(15000.0)] == 0)
+    peaks = fb.argmax(dim=0)
+    assert torch.all(peaks[1:] >= peaks[:-1])  # centres rise with the band index
+
+
+def test_audioset_head_tags_real_coughs_and_sneezes() -> None:
+    """Zero-shot, no training: the loaded AudioSet head on the front end recognises real recordings."""
+    labels = pd.read_csv(REALSOUNDS / "labels.csv")
+    network, frontend = load_audioset(WEIGHTS, 0.4), build_frontend(feature_spec("efficientat", 32000, 6.0, {}))
+    for label, index, least in (("cough", COUGH, 0.8), ("sneeze", SNEEZE, 0.6)):
+        top = []
+        for path in labels[labels["label"] == label]["path"]:
+            decoded = decode_mono(REALSOUNDS / path)
+            wave = torch.from_numpy(resample(decoded.samples, decoded.sample_rate, 32000))
+            with torch.inference_mode():
+                top.append(int(network(frontend(wave[None])).argmax()))
+        assert np.mean(np.array(top) == index) >= least, (label, top)
+
+
+def test_fine_tuning_starts_from_audioset_and_trains_the_body_slower() -> None:
+    model = build_model("efficientat", 7, width=0.4)
+    load_pretrained(model, "efficientat", WEIGHTS)
+    official = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    assert torch.equal(model.state_dict()["features.5.block.0.0.weight"], official["features.5.block.0.0.weight"])
+    assert model.classifier[5].out_features == 7
+    head, body = param_groups(model, 1e-3, 0.1)
+    assert head["lr"] == 1e-3 and body["lr"] == pytest.approx(1e-4)
+    assert len(head["params"]) + len(body["params"]) == len(list(model.parameters()))
+    with pytest.raises(ValueError, match="model 'resnet' has no pretrained weights"):
+        load_pretrained(build_model("resnet", 7), "resnet", WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def embed_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo pipeline on the embed recipe, reproduced end to end."""
+    repo = make_pipeline_repo(tmp_path_factory.mktemp("embed") / "repo", EMBED_PARAMS)
+    ran = stages_run(dvc(repo, "repro").stdout)
+    assert {"ingest", "features", "embed@mn04", "stats", "shards"} | TRAINING <= ran
+    commit_all(repo, "embed recipe")
+    return repo
+
+
+def test_embed_recipe_checkpoint_runs_body_and_head_in_predict_and_onnx(embed_repo: Path, tmp_path: Path) -> None:
+    model_path = embed_repo / "data/models/final/model.pt"
+    checkpoint = load_checkpoint(model_path)
+    assert checkpoint["features"]["embedding"]["dims"] == 384 and "embedder_state" in checkpoint
+    clips = sorted((embed_repo / "data/raw/demo/test").rglob("*.wav"))[:6]
+    model = torch_model(checkpoint)
+    waves = np.stack([load_clip(c, 32000, clip_samples(model.features))[0] for c in clips])
+    expected = model.probabilities(waves)
+    assert expected.shape == (6, len(checkpoint["classes"]))
+    result = nonspeech("predict", *clips, "--model", model_path, "--format", "csv")
+    assert result.returncode == 0 and len(result.stdout.splitlines()) == 7, result.stderr
+    out = tmp_path / "model.onnx"
+    assert nonspeech("export", "--model", model_path, "--out", out).returncode == 0
+    np.testing.assert_allclose(onnx_model(out).probabilities(waves), expected, atol=1e-4)
+
+
+def test_head_change_reruns_neither_features_nor_embeddings(embed_repo: Path, tmp_path: Path) -> None:
+    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
+    set_params(repo, {"model.args.hidden": 16})
+    assert stages_run(dvc(repo, "repro").stdout) == TRAINING
+
+
+def test_new_weights_file_reruns_exactly_the_stages_that_read_it(embed_repo: Path, tmp_path: Path) -> None:
+    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
+    state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    state["classifier.5.bias"] += 1.0  # a different file that still loads
+    torch.save(state, repo / "models/pretrained/mn04_as_mAP_432.pt")
+    assert stages_run(dvc(repo, "repro").stdout) == {"embed@mn04", "stats", "shards"} | TRAINING
+
+
+def test_embed_checkpoint_on_log_mel_shards_is_one_clear_error(embed_repo: Path, tmp_path: Path) -> None:
+    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
+    save_checkpoint(load_checkpoint(repo / "data/models/final/model.pt"), tmp_path / "embed.pt")
+    set_params(repo, {"inputs": "data/features/logmel.zarr", "embed": {}})
+    dvc(repo, "repro", "shards")
+    shutil.copy(tmp_path / "embed.pt", repo / "data/models/final/model.pt")
+    result = subprocess.run([sys.executable, "stages/evaluate.py"], cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: data/models/final/model.pt was trained on 384-d clip embeddings of models/pretrained/mn04_as_mAP_432.pt "
+        "(width 0.4), but data/shards holds efficientat features (sample_rate 32000, seconds 2.0, n_fft 1024, "
+        "hop_length 320, n_mels 128): retrain it, or evaluate it on shards made with its features"
+    ]
+
+
+def test_weights_file_of_another_width_stops_the_embed_stage_with_one_line(embed_repo: Path, tmp_path: Path) -> None:
+    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
+    set_params(repo, {"embed.mn04.width": 1.0})
+    result = subprocess.run([sys.executable, "stages/embed.py", "mn04"], cwd=repo, capture_output=True, text=True)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: models/pretrained/mn04_as_mAP_432.pt: not an EfficientAT AudioSet model of width 1.0 (stem 16 channels)"
+    ), lines
+
+
+def test_fine_tune_recipe_trains_the_pretrained_network(tmp_path: Path) -> None:
+    params = {
+        **{k: v for k, v in EMBED_PARAMS.items() if k not in ("embed", "inputs", "model.args")},
+        "embed": {}, "inputs": "data/features/logmel.zarr", "model.name": "efficientat",
+        "model.weights": "models/pretrained/mn04_as_mAP_432.pt", "model.args": {"width": 0.4, "dropout": 0.2},
+        "train.normalization": "none", "train.body_lr_scale": 0.1, "train.epochs": 1, "cv.fold_ids": [0, 1, 2],
+    }
+    repo = make_pipeline_repo(tmp_path / "repo", params)
+    assert TRAINING <= stages_run(dvc(repo, "repro").stdout)
+    checkpoint = load_checkpoint(repo / "data/models/final/model.pt")
+    assert checkpoint["model"] == {"name": "efficientat", "args": {"width": 0.4, "dropout": 0.2}}
+    assert checkpoint["features"]["frontend"] == "efficientat" and "embedder_state" not in checkpoint
+    out = tmp_path / "ft.onnx"
+    assert nonspeech("export", "--model", repo / "data/models/final/model.pt", "--out", out).returncode == 0
+    clips = sorted((repo / "data/raw/demo/test").rglob("*.wav"))[:4]
+    model = torch_model(checkpoint)
+    waves = np.stack([load_clip(c, 32000, clip_samples(model.features))[0] for c in clips])
+    np.testing.assert_allclose(onnx_model(out).probabilities(waves), model.probabilities(waves), atol=1e-4)
