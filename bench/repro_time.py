@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", ".dvc/config", ".dvcignore")
+PIPELINE_FILES = (
+    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config", ".dvcignore",
+)
 
 
 def copy_pipeline(dest: Path) -> None:

@@ -55,10 +55,10 @@ def step_throughput(model_args: dict, cfg: TrainConfig, device: torch.device, st
     x = torch.randn(cfg.batch_size, N_MELS, FRAMES, device=device).mul(15).sub(40).half()
     y = torch.randint(0, len(CLASSES), (cfg.batch_size,), device=device)
     generator = seed_epoch(0, device)
-    train_epoch(trained, forward, normalize, [(x, y, [])] * 3, criterion, optimizer, cfg, generator, device, World())
+    train_epoch(trained, forward, normalize, None, [(x, y, [])] * 3, criterion, optimizer, cfg, generator, device, World())
     sync(device)
     start = time.perf_counter()
-    train_epoch(trained, forward, normalize, [(x, y, [])] * steps, criterion, optimizer, cfg, generator, device, World())
+    train_epoch(trained, forward, normalize, None, [(x, y, [])] * steps, criterion, optimizer, cfg, generator, device, World())
     sync(device)
     return cfg.batch_size * steps / (time.perf_counter() - start)
 
@@ -105,7 +105,7 @@ def recipe_projection(model_args: dict, cfg: TrainConfig, clips: int) -> None:
         def train_pass(epoch: int) -> None:
             batches = on_device(epoch_batches(train.urls, cfg, epoch, training=True), device)
             generator = seed_epoch(epoch, device)
-            train_epoch(trained, forward, normalize, batches, criterion, optimizer, cfg, generator, device, World())
+            train_epoch(trained, forward, normalize, None, batches, criterion, optimizer, cfg, generator, device, World())
 
         def val_pass() -> None:
             batches = on_device(epoch_batches(val.urls, cfg, 0, training=False), device)

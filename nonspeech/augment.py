@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "time_shift": ("max_fraction",),
     "gain": ("low", "high"),
     "noise": ("std",),
+    "background": ("snr_low", "snr_high", "probability"),  # applied before normalisation: nonspeech/mixing.py
 }
 
 
@@ -49,6 +50,7 @@ class AugmentConfig:
     time_shift: float | None = None  # max circular shift, as a fraction of the frames
     gain: tuple[float, float] | None = None  # (low, high) scale of the normalised features
     noise: float | None = None  # std of additive Gaussian noise
+    background: tuple[float, float, float] | None = None  # (snr_low dB, snr_high dB, probability) of mixing in negatives
 
     def __post_init__(self) -> None:
         valid = {
@@ -57,6 +59,7 @@ class AugmentConfig:
             "time_shift": self.time_shift is None or 0 <= self.time_shift <= 1,
             "gain": self.gain is None or 0 <= self.gain[0] <= self.gain[1],
             "noise": self.noise is None or self.noise >= 0,
+            "background": self.background is None or (self.background[0] <= self.background[1] and 0 <= self.background[2] <= 1),
         }
         bad = [name for name, ok in valid.items() if not ok]
         if bad:
@@ -69,7 +72,7 @@ class AugmentConfig:
         if unknown:
             raise ValueError(f"unknown augmentation(s) {sorted(unknown)}; valid: {', '.join(SECTIONS)}")
         params = {name: _section_params(name, d.get(name, {})) for name in SECTIONS}
-        # Single-parameter sections are stored as the bare value, gain as its (low, high) pair.
+        # Single-parameter sections are stored as the bare value, the others as tuples.
         return cls(**{name: p[0] if p is not None and len(p) == 1 else p for name, p in params.items()})
 
 

@@ -45,11 +45,21 @@ def padded(batches: Iterable[Batch], batch_size: int) -> Iterator[PaddedBatch]:
         yield x, y, valid, ids
 
 
+def predicted_classes(logits: Tensor, labels: Tensor, negative: int | None) -> Tensor:
+    """The argmax class; for clips of a target class, the argmax among target classes (the negative class
+    `negative` left out), so the confusion matrix scores their classification apart from rejection."""
+    if negative is None:
+        return logits.argmax(1)
+    targets_only = logits.index_fill(1, torch.tensor([negative], device=logits.device), float("-inf")).argmax(1)
+    return torch.where(labels == negative, logits.argmax(1), targets_only)
+
+
 def evaluate(
     forward: Callable[[Tensor], Tensor], batches: Iterable[PaddedBatch], n_classes: int,
-    device: torch.device, bf16: bool, keep_predictions: bool = False,
+    device: torch.device, bf16: bool, keep_predictions: bool = False, negative: int | None = None,
 ) -> tuple[EvalSums, Predictions | None]:
-    """Loss and confusion sums of `forward` (log-mels to logits) over padded batches already on `device`."""
+    """Loss and confusion sums of `forward` (features to logits) over padded batches already on `device`; see
+    predicted_classes for the clips of a negative class."""
     loss = torch.zeros((), device=device)
     confusion = torch.zeros(n_classes * n_classes, dtype=torch.int64, device=device)
     ids, labels, probabilities, masks = [], [], [], []
@@ -58,7 +68,7 @@ def evaluate(
             with autocast_context(device, bf16):
                 logits = forward(x).float()
             loss += (F.cross_entropy(logits, y, reduction="none") * valid).sum()
-            confusion.index_add_(0, y * n_classes + logits.argmax(1), valid.long())
+            confusion.index_add_(0, y * n_classes + predicted_classes(logits, y, negative), valid.long())
             if keep_predictions:
                 ids += clip_ids
                 labels.append(y)

@@ -13,11 +13,13 @@ from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
 from nonspeech.devices import resolve_device
 from nonspeech.evaluation import Predictions, evaluate, padded, summarize
 from nonspeech.frontends import describe
+from nonspeech.labels import NEGATIVE
 from nonspeech.frontends.normalize import Normalize
 from nonspeech.loader import batch_loader, batch_pipeline
 from nonspeech.metrics import cv_summary
 from nonspeech.report import print_summary
 from nonspeech.splits import read_meta, shard_set
+from nonspeech.thresholds import detection_scores
 from nonspeech.train import on_device
 
 
@@ -33,6 +35,12 @@ def confident_errors(predictions: Predictions, classes: list[str], n: int) -> pd
     })
     wrong = table[predicted != predictions.labels]
     return wrong.sort_values(["probability", "clip_id"], ascending=[False, True]).head(n)
+
+
+def predictions_table(predictions: Predictions, classes: list[str]) -> pd.DataFrame:
+    """One row per clip: clip_id, true label and the probability of every class."""
+    table = pd.DataFrame(predictions.probabilities, columns=classes).round(6)
+    return pd.concat([pd.DataFrame({"clip_id": predictions.clip_ids, "label": [classes[i] for i in predictions.labels]}), table], axis=1)
 
 
 def check_compatible(checkpoint: dict, meta: dict, model_path: Path, shards_root: str | Path) -> None:
@@ -61,6 +69,7 @@ def score_checkpoint(
     batches = padded(batch_loader(batch_pipeline(shards.urls, batch_size, shuffle=False), workers), batch_size)
     sums, predictions = evaluate(
         lambda x: model(normalize(x)), on_device(batches, device), len(classes), device, bf16, keep_predictions=True,
+        negative=classes.index(NEGATIVE) if NEGATIVE in classes else None,
     )
     return summarize(sums, classes), predictions, classes
 
@@ -69,7 +78,8 @@ def evaluate_model(
     model_path: Path, shards_root: str | Path, splits: list[str], fold_metrics: dict[str, Path], out_dir: Path,
     device_name: str, batch_size: int, workers: int, bf16: bool, n_errors: int,
 ) -> dict:
-    """Score the model on `splits`; write metrics.json, confusion.csv, cv_folds.csv and errors.csv to out_dir."""
+    """Score the model on `splits`; write metrics.json, confusion.csv, cv_folds.csv, errors.csv and detection.json
+    (per-class precision and recall at the model's thresholds) to out_dir."""
     start = time.perf_counter()
     test, predictions, classes = score_checkpoint(model_path, shards_root, splits, device_name, batch_size, workers, bf16)
     folds = {name: json.loads(Path(path).read_text())["val"]["macro_f1"] for name, path in fold_metrics.items()}
@@ -84,6 +94,8 @@ def evaluate_model(
     pd.DataFrame({"fold": list(folds), "macro_f1": list(folds.values())}).to_csv(out_dir / "cv_folds.csv", index=False)
     errors = confident_errors(predictions, classes, n_errors)
     errors.to_csv(out_dir / "errors.csv", index=False)
+    detection = detection_scores(predictions_table(predictions, classes), load_checkpoint(model_path)["thresholds"])
+    (out_dir / "detection.json").write_text(json.dumps(detection, indent=1) + "\n")
     print_summary("evaluate", {
         "test clips": len(predictions.clip_ids), "test loss": round(test["loss"], 4),
         "test accuracy": round(test["accuracy"], 4), "test macro-F1": round(test["macro_f1"], 4),

@@ -2,6 +2,9 @@
 
 Conventions match scikit-learn with zero_division=0 and labels=range(n_classes): a class with no
 predictions has precision 0, one with no samples recall 0, and macro-F1 averages over every class.
+With a background class NEGATIVE (non-target sounds), accuracy, macro-F1 and the per-class scores
+are those of the target clips among the target classes (their classification, as without
+negatives), and `negatives_called_a_class` is the share of NEGATIVE clips predicted as a target.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from nonspeech.labels import NEGATIVE
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -30,9 +35,18 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def metrics_from_confusion(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1/support and the matrix itself, as JSON-ready values."""
-    cm = np.asarray(cm, dtype=np.int64)
-    if cm.shape != (len(class_names), len(class_names)):
-        raise ValueError(f"confusion matrix shape {cm.shape} does not match {len(class_names)} class names")
+    full = np.asarray(cm, dtype=np.int64)
+    if full.shape != (len(class_names), len(class_names)):
+        raise ValueError(f"confusion matrix shape {full.shape} does not match {len(class_names)} class names")
+    names, negatives = list(class_names), {}
+    if NEGATIVE in names:
+        i = names.index(NEGATIVE)
+        row = full[i]
+        negatives = {"negatives_called_a_class": float((row.sum() - row[i]) / row.sum()) if row.sum() else 0.0}
+        names.pop(i)
+        cm = np.delete(np.delete(full, i, axis=0), i, axis=1)
+    else:
+        cm = full
     tp = np.diag(cm).astype(np.float64)
     total = cm.sum()
     support, predicted = cm.sum(axis=1), cm.sum(axis=0)
@@ -41,11 +55,12 @@ def metrics_from_confusion(cm: np.ndarray, class_names: Sequence[str]) -> dict[s
     return {
         "accuracy": float(tp.sum() / total) if total else 0.0,
         "macro_f1": float(f1.mean()),
+        **negatives,
         "per_class": {
             name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-            for name, p, r, f, s in zip(class_names, precision, recall, f1, support)
+            for name, p, r, f, s in zip(names, precision, recall, f1, support)
         },
-        "confusion_matrix": cm.tolist(),
+        "confusion_matrix": full.tolist(),
     }
 
 

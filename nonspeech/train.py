@@ -7,7 +7,7 @@ XLA's reduction), loss and confusion sums are added across ranks, and only rank 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,13 @@ from nonspeech.distributed import World, all_sum, data_parallel, local_device, s
 from nonspeech.evaluation import EvalSums, evaluate, padded, summarize
 from nonspeech.frontends.normalize import Normalize
 from nonspeech.loader import batch_loader, batch_pipeline
+from nonspeech.labels import NEGATIVE
+from nonspeech.mixing import background_mixer
 from nonspeech.models import build_model, load_pretrained
 from nonspeech.resume import load_state, save_state
+
+
+Mixer = Callable[[Tensor, Tensor, torch.Generator], Tensor]
 
 
 @dataclass(frozen=True)
@@ -130,16 +135,17 @@ def param_groups(model: nn.Module, lr: float, body_lr_scale: float) -> list[dict
 
 
 def train_epoch(
-    trained: nn.Module, forward: nn.Module, normalize: nn.Module, batches: Iterable[tuple], criterion: nn.Module,
-    optimizer: torch.optim.Optimizer, cfg: TrainConfig, generator: torch.Generator, device: torch.device,
-    world: World,
+    trained: nn.Module, forward: nn.Module, normalize: nn.Module, mix: Mixer | None, batches: Iterable[tuple],
+    criterion: nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig, generator: torch.Generator,
+    device: torch.device, world: World,
 ) -> float:
-    """One pass of fwd+bwd+step over every rank's batches; returns the mean batch loss (one host sync)."""
+    """One pass of fwd+bwd+step over every rank's batches (backgrounds mixed in first when `mix` is given);
+    returns the mean batch loss (one host sync)."""
     trained.train()
     total = torch.zeros(2, device=device)  # loss sum, steps
     with uneven_inputs(trained):
         for x, y, _ in batches:
-            x = augment(normalize(x), cfg.augment, generator)
+            x = augment(normalize(mix(x, y, generator) if mix else x), cfg.augment, generator)
             with autocast_context(device, cfg.bf16):
                 loss = criterion(forward(x), y)
             optimizer.zero_grad(set_to_none=True)
@@ -167,7 +173,8 @@ def validate(
     """Loss, accuracy, macro-F1 and per-class scores on the validation shards (model already in eval mode),
     summed over every rank's share of them."""
     batches = on_device(epoch_batches(urls, cfg, 0, training=False), device)
-    sums, _ = evaluate(lambda x: forward(normalize(x)), batches, len(classes), device, cfg.bf16)
+    negative = classes.index(NEGATIVE) if NEGATIVE in classes else None
+    sums, _ = evaluate(lambda x: forward(normalize(x)), batches, len(classes), device, cfg.bf16, negative=negative)
     return summarize(EvalSums(all_sum(sums.loss, world), all_sum(sums.confusion, world)), classes)
 
 
@@ -178,9 +185,17 @@ def check_same_start(epochs_done: int, world: World, device: torch.device) -> No
         raise RuntimeError("ranks found different resume states: keep data/resume on storage every host shares, or delete it")
 
 
+def mixer(features: dict, classes: list[str], cfg: TrainConfig) -> Mixer | None:
+    """The background mixer the augment.background params ask for, or None."""
+    if cfg.augment.background is None:
+        return None
+    low, high, probability = cfg.augment.background
+    return background_mixer(features, classes.index(NEGATIVE) if NEGATIVE in classes else None, (low, high), probability)
+
+
 def fit(
     model_name: str, model_args: dict, weights: str | None, classes: list[str], counts: np.ndarray, normalization: dict,
-    train_urls: list[str], val_urls: list[str], cfg: TrainConfig,
+    features: dict, train_urls: list[str], val_urls: list[str], cfg: TrainConfig,
     live_dir: Path, resume_path: Path, run_fingerprint: str, world: World = World(),
 ) -> FitResult:
     """Train for cfg.epochs, validating on val_urls when given; resumes from resume_path when it matches the run."""
@@ -188,6 +203,7 @@ def fit(
     model, trained, forward = prepare_model(model_name, model_args, weights, len(classes), cfg, device, world)
     eval_forward = forward if trained is model else (torch.compile(model) if cfg.compile else model)
     normalize = Normalize(normalization["mean"], normalization["std"]).to(device)
+    mix = mixer(features, classes, cfg)
     criterion = nn.CrossEntropyLoss(weight=class_weights(counts, classes).to(device))
     optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.body_lr_scale), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -209,7 +225,7 @@ def fit(
         row = {"lr": optimizer.param_groups[0]["lr"]}
         batches = on_device(epoch_batches(train_urls, cfg, epoch, training=True), device)
         row["train/loss"] = train_epoch(
-            trained, forward, normalize, batches, criterion, optimizer, cfg, generator, device, world,
+            trained, forward, normalize, mix, batches, criterion, optimizer, cfg, generator, device, world,
         )
         if val_urls:
             model.eval()

@@ -11,6 +11,7 @@ from nonspeech.checkpoint import make_checkpoint, save_checkpoint
 from nonspeech.devices import resolve_device
 from nonspeech.distributed import join_world, leave_world
 from nonspeech.frontends.normalize import norm_values
+from nonspeech.holdout import predictions_table, score_checkpoint
 from nonspeech.models import build_model, check_input_fits
 from nonspeech.models.efficientat import load_audioset
 from nonspeech.report import print_summary
@@ -35,17 +36,18 @@ def nested(row: dict[str, float]) -> dict:
 def train_and_save(
     shards_root: str | Path, stats_path: Path, train_splits: list[str], val_splits: list[str], stats_key: str,
     model_name: str, model_args: dict, model_weights: str | None, cfg: TrainConfig, checkpoint_path: Path,
-    resume_path: Path,
+    resume_path: Path, thresholds: dict[str, float] | None = None,
 ) -> dict:
     """Train on train_splits (normalised with stats[stats_key]), starting from pretrained model_weights when
     given; keep the best epoch on val_splits or the last without them; write the checkpoint (with the embedding
-    body for clip-embedding shards), metrics.json and curves beside it (rank 0); return the metrics."""
+    body for clip-embedding shards, and the detection thresholds when given), metrics.json, curves and, with
+    validation, the kept model's validation predictions.csv beside it (rank 0); return the metrics."""
     start = time.perf_counter()
     world = join_world(resolve_device(cfg.device))
     try:
         return _train_and_save(
             shards_root, stats_path, train_splits, val_splits, stats_key, model_name, model_args, model_weights, cfg,
-            checkpoint_path, resume_path, world, start,
+            checkpoint_path, resume_path, thresholds, world, start,
         )
     finally:
         leave_world()
@@ -54,7 +56,7 @@ def train_and_save(
 def _train_and_save(
     shards_root: str | Path, stats_path: Path, train_splits: list[str], val_splits: list[str], stats_key: str,
     model_name: str, model_args: dict, model_weights: str | None, cfg: TrainConfig, checkpoint_path: Path,
-    resume_path: Path, world: World, start: float,
+    resume_path: Path, thresholds: dict[str, float] | None, world: World, start: float,
 ) -> dict:
     meta = read_meta(shards_root)
     classes = meta["classes"]
@@ -75,8 +77,8 @@ def _train_and_save(
     }
     out_dir = checkpoint_path.parent
     result = fit(
-        model_name, model_args, model_weights, classes, train_set.class_counts, normalization, train_set.urls,
-        val_set.urls if val_set else [], cfg, out_dir, resume_path, fingerprint(run), world,
+        model_name, model_args, model_weights, classes, train_set.class_counts, normalization, meta["features"],
+        train_set.urls, val_set.urls if val_set else [], cfg, out_dir, resume_path, fingerprint(run), world,
     )
     metrics = {"epoch": result.epoch, **nested(result.history[result.epoch])}
     if not world.is_main:
@@ -88,8 +90,14 @@ def _train_and_save(
         epoch=result.epoch, train=dataclasses.asdict(cfg), train_splits=list(train_splits),
         validation={k: v for k, v in result.metrics.items() if k != "confusion_matrix"} if val_set else None,
         **({"embedder_state": embedder.state_dict()} if embedder else {}),
+        **({"thresholds": thresholds} if thresholds else {}),
     )
     save_checkpoint(checkpoint, checkpoint_path)
+    if val_set:
+        _, predictions, _ = score_checkpoint(
+            checkpoint_path, shards_root, val_splits, "cpu", cfg.batch_size, cfg.workers, bf16=False,
+        )
+        predictions_table(predictions, classes).to_csv(out_dir / "predictions.csv", index=False)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     clear_state(resume_path)
     print_summary(f"train {checkpoint_path}", {

@@ -1,24 +1,31 @@
-"""Stage train_final: train on all training folds for train.epochs; the last epoch is the shipped model."""
+"""Stage train_final: per-class thresholds from the CV folds' out-of-fold predictions, then train on all
+training folds for train.epochs; the last epoch, with those thresholds, is the shipped model."""
 
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 from common import run
 from launch import launch
 
+from nonspeech.thresholds import calibrate
 from nonspeech.train import TrainConfig
 from nonspeech.training_run import train_and_save
 
 
 def main(params: dict) -> None:
     cfg = TrainConfig.from_dict(params["train"])
+    fold_ids = params["cv"]["fold_ids"]
+    out_of_fold = pd.concat([pd.read_csv(f"data/models/fold{k}/predictions.csv") for k in fold_ids])
+    classes = [c for c in out_of_fold.columns if c not in ("clip_id", "label")]
     launch(partial(
         train_and_save,
         Path("data/shards"), Path("data/stats/stats.json"),
-        train_splits=[f"fold{k}" for k in params["cv"]["fold_ids"]], val_splits=[], stats_key="full",
+        train_splits=[f"fold{k}" for k in fold_ids], val_splits=[], stats_key="full",
         model_name=params["model"]["name"], model_args=params["model"]["args"], model_weights=params["model"]["weights"],
         cfg=cfg,
         checkpoint_path=Path("data/models/final/model.pt"), resume_path=Path("data/resume/train_final/state.pt"),
+        thresholds=calibrate(out_of_fold, classes, params["thresholds"]["precision"]),
     ), cfg.device)
 
 

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-PIPELINE_FILES = ("dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", ".dvc/config", ".dvcignore")
+PIPELINE_FILES = (
+    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config", ".dvcignore",
+)
 PRECOMPUTE_STAGES = ("shards", "stats")
 TINY_PARAMS = {"demo.clips_per_class": 3, "shards.shards_per_split": 2, "ingest.workers": 1, "features.workers": 1}
 

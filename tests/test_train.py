@@ -34,7 +34,7 @@ def train_fold0(repo: Path, out: Path, cfg: TrainConfig) -> dict:
     """Train the tiny model on folds 1-2, validating on fold 0; return its metrics."""
     return train_and_save(
         repo / "data/shards", repo / "data/stats/stats.json", ["fold1", "fold2"], ["fold0"], "fold0",
-        "resnet", {"widths": TINY_TRAIN_PARAMS["model.args.widths"], "hidden": 16, "dropout": 0.5}, cfg,
+        "resnet", {"widths": TINY_TRAIN_PARAMS["model.args.widths"], "hidden": 16, "dropout": 0.5}, None, cfg,
         out / "best.pt", out / "resume/state.pt",
     )
 
@@ -48,7 +48,7 @@ def test_learned_model_beats_chance_on_held_out_demo_clips(learnable_repo: Path,
     model_args = project_params()["model"]["args"]
     train_and_save(
         learnable_repo / "data/shards", learnable_repo / "data/stats/stats.json", FOLDS, [], "full",
-        "resnet", model_args, config(epochs=8, batch_size=8), tmp_path / "model.pt", tmp_path / "resume/state.pt",
+        "resnet", model_args, None, config(epochs=8, batch_size=8), tmp_path / "model.pt", tmp_path / "resume/state.pt",
     )
     metrics, predictions, classes = score_checkpoint(
         tmp_path / "model.pt", learnable_repo / "data/shards", ["test"], "cpu", 8, 0, False,
@@ -106,7 +106,7 @@ def stats_for_32_mels(repo: Path) -> None:
 @pytest.mark.parametrize(("corrupt", "message"), [
     (corrupt_class_id, r"shard-00000.tar: .*\.cls has class id 9, outside the 7 classes"),
     (empty_fold, r"split fold2 in data/shards has no clips"),
-    (stats_for_32_mels, r"stats.json is for 32 mel bins but the shards hold 64"),
+    (stats_for_32_mels, r"stats.json is for logmel features \(.*n_mels 32, top_db 80\) but the shards hold logmel features \(.*n_mels 64, top_db 80\): rerun the stats stage"),
 ])
 def test_bad_input_stops_the_training_stage(training_repo: Path, corrupt, message: str) -> None:
     corrupt(training_repo)

@@ -6,7 +6,10 @@ audio's `sample_rate` and `seconds`, the front end's own parameters and, for cli
 
 from __future__ import annotations
 
-from torch import nn
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
 
 from nonspeech.frontends.efficientat import SAMPLE_RATE as EFFICIENTAT_RATE
 from nonspeech.frontends.efficientat import EfficientATMel
@@ -55,3 +58,19 @@ def describe(spec: dict) -> str:
     name = spec.get("frontend", "logmel")
     details = ", ".join(f"{k} {spec[k]}" for k in ("sample_rate", "seconds", *LOGMEL_KEYS) if k in spec)
     return f"{name} features ({details})"
+
+
+def power_domain(spec: dict) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+    """Functions from the spec's features to mel power and back, so sounds can be added as powers; ValueError for
+    clip embeddings, which have no such domain."""
+    if "embedding" in spec:
+        raise ValueError("background mixing needs spectrogram features; clip embeddings cannot be mixed")
+    if spec.get("frontend", "logmel") == "efficientat":
+        return (lambda x: torch.exp(5.0 * x - 4.5)), (lambda power: (torch.log(power) + 4.5) / 5.0)
+    top_db = spec["top_db"]
+
+    def to_db(power: Tensor) -> Tensor:
+        db = 10.0 * torch.log10(power.clamp_min(1e-10))
+        return db if top_db is None else torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - top_db)
+
+    return (lambda x: 10.0 ** (x / 10.0)), to_db

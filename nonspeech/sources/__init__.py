@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from nonspeech.sources.folder import list_folder
+from nonspeech.labels import NEGATIVE
+from nonspeech.sources.folder import AUDIO_EXTENSIONS, list_folder
 from nonspeech.sources.nonspeech7k import list_nonspeech7k
 
 CLIP_COLUMNS = ["path", "label", "group", "split"]
@@ -23,17 +24,43 @@ LOADERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 
 
-def list_clips(source: str, root: Path, test_fraction: float, split_seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Load `source` from `root`, carve a test split if it has none and drop leaking train rows.
+def list_clips(
+    source: str, root: Path, test_fraction: float, split_seed: int, negatives: Path | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Load `source` from `root` and the non-target clips of the folder source `negatives` (labelled NEGATIVE),
+    carve a test split where one has none and drop leaking train rows.
     Returns (clips, excluded); clips are sorted by split, then path."""
     if source not in LOADERS:
         raise ValueError(f"unknown data source {source!r}; valid sources: {', '.join(sorted(LOADERS))}")
-    clips = LOADERS[source](Path(root))
-    if not (clips["split"] == "test").any():
-        clips = carve_test_split(clips, test_fraction, split_seed)
+    clips = with_test_split(LOADERS[source](Path(root)), test_fraction, split_seed)
+    if negatives is not None:
+        clips = pd.concat([clips, list_negatives(Path(negatives), class_names(clips), test_fraction, split_seed)])
     clips, excluded = drop_leaks(clips)
     clips = clips[CLIP_COLUMNS].astype(str).sort_values(["split", "path"], kind="stable")
     return clips.reset_index(drop=True), excluded
+
+
+def with_test_split(clips: pd.DataFrame, test_fraction: float, seed: int) -> pd.DataFrame:
+    """The clips as listed when some are marked test, else with a test split carved out."""
+    return clips if (clips["split"] == "test").any() else carve_test_split(clips, test_fraction, seed)
+
+
+def list_negatives(root: Path, targets: list[str], test_fraction: float, seed: int) -> pd.DataFrame:
+    """Non-target clips from a folder source, relabelled NEGATIVE, their groups kept apart from the targets';
+    none (with a warning) when the folder holds no audio; ValueError when its classes collide with targets."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"data.negatives {root} is not a folder")
+    if not any(p.suffix.lower() in AUDIO_EXTENSIONS for p in root.rglob("*")):
+        print(f"warning: data.negatives {root} holds no audio files: training without negatives")
+        return pd.DataFrame(columns=CLIP_COLUMNS)
+    if NEGATIVE in targets:
+        raise ValueError(f"the data source has a class named {NEGATIVE!r}, the label reserved for data.negatives")
+    clips = list_folder(root)
+    clash = sorted(set(clips["label"]) & set(targets))
+    if clash:
+        raise ValueError(f"data.negatives {root}: class(es) {clash} are target classes; negatives must be other sounds")
+    clips = with_test_split(clips, test_fraction, seed)
+    return clips.assign(label=NEGATIVE, group="negative:" + clips["group"].astype(str))
 
 
 def carve_test_split(clips: pd.DataFrame, test_fraction: float, seed: int) -> pd.DataFrame:

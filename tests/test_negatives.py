@@ -1,0 +1,146 @@
+"""Rejecting non-target sounds: negatives as data, background mixing, per-class thresholds, and their metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import LEARNABLE_PARAMS, TINY_TRAIN_PARAMS, dvc, make_pipeline_repo, stages_run
+from nonspeech.checkpoint import load_checkpoint
+from nonspeech.evaluation import predicted_classes
+from nonspeech.frontends import feature_spec, power_domain
+from nonspeech.frontends.efficientat import EfficientATMel
+from nonspeech.frontends.logmel import LogMel
+from nonspeech.metrics import classification_metrics
+from nonspeech.mixing import background_mixer
+from nonspeech.sources import list_clips
+from nonspeech.thresholds import calibrate, detection_scores, threshold_for_precision
+
+TARGETS = ["cough", "laugh"]
+NOISES = ["rain", "hum", "traffic"]
+
+
+def write_folder(root: Path, labels: list[str], per_label: int, seed: int = 0) -> Path:
+    """`labels` class folders of short noise wavs."""
+    rng = np.random.default_rng(seed)
+    for label in labels:
+        for i in range(per_label):
+            path = root / label / f"{label}{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+    return root
+
+
+def test_negatives_join_as_class_other_with_their_own_groups_and_test_split(tmp_path: Path) -> None:
+    targets = write_folder(tmp_path / "targets", TARGETS, 6)
+    negatives = write_folder(tmp_path / "negatives", NOISES, 5)
+    clips, _ = list_clips("folder", targets, 0.2, 0, negatives)
+    other = clips[clips["label"] == "other"]
+    assert len(other) == 15 and set(clips["label"]) == {"cough", "laugh", "other"}
+    assert other["group"].str.startswith("negative:").all()
+    assert set(other["split"]) == {"train", "test"}
+
+
+def test_negatives_folder_errors_and_warning(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    targets = write_folder(tmp_path / "targets", TARGETS, 6)
+    (tmp_path / "empty").mkdir()
+    clips, _ = list_clips("folder", targets, 0.2, 0, tmp_path / "empty")
+    assert "other" not in set(clips["label"])
+    assert capsys.readouterr().out.strip() == (
+        f"warning: data.negatives {tmp_path / 'empty'} holds no audio files: training without negatives"
+    )
+    clash = write_folder(tmp_path / "clash", ["rain", "cough"], 3)
+    with pytest.raises(ValueError, match=r"clash: class\(es\) \['cough'\] are target classes"):
+        list_clips("folder", targets, 0.2, 0, clash)
+    named_other = write_folder(tmp_path / "with_other", ["cough", "other"], 6)
+    with pytest.raises(ValueError, match="a class named 'other', the label reserved for data.negatives"):
+        list_clips("folder", named_other, 0.2, 0, write_folder(tmp_path / "n", ["rain"], 3))
+    with pytest.raises(FileNotFoundError, match="is not a folder"):
+        list_clips("folder", targets, 0.2, 0, tmp_path / "absent")
+
+
+def test_target_clips_are_scored_among_targets_and_negatives_by_how_often_they_are_called_a_class() -> None:
+    names = ["cough", "laugh", "other"]
+    logits = torch.tensor([[2.0, 0, 5], [3, 1, 0], [0, 2, 1], [1, 0, 4], [0, 1, 3], [1, 0, 0], [0, 1, 0]])
+    y = torch.tensor([0, 0, 1, 1, 2, 2, 2])
+    predicted = predicted_classes(logits, y, negative=2)
+    assert predicted.tolist() == [0, 0, 1, 0, 2, 0, 1]  # target clips never "other"; negatives take the full argmax
+    metrics = classification_metrics(y.numpy(), predicted.numpy(), names)
+    assert metrics["macro_f1"] == pytest.approx((2 * 2 / 3 / (1 + 2 / 3) + 2 * 0.5 / 1.5) / 2)
+    assert metrics["accuracy"] == 0.75 and set(metrics["per_class"]) == {"cough", "laugh"}
+    assert metrics["negatives_called_a_class"] == pytest.approx(2 / 3)
+    assert np.array(metrics["confusion_matrix"]).sum() == 7
+
+
+def test_threshold_reaches_the_target_precision_at_the_lowest_score() -> None:
+    scores = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    positive = np.array([1, 1, 0, 1, 1, 0, 0], dtype=bool)
+    assert threshold_for_precision(scores, positive, 0.8) == 0.6  # 4 of 5 above 0.6 are positive
+    assert threshold_for_precision(scores, positive, 1.0) == 0.9
+    assert threshold_for_precision(scores, np.zeros(7, dtype=bool), 0.9) == 1.0
+    unreachable = np.array([0, 1, 1, 0, 0, 0, 0], dtype=bool)  # top score negative: precision 1 is impossible
+    assert threshold_for_precision(scores, unreachable, 1.0) == 0.8  # best F1 instead
+
+
+def test_calibrated_thresholds_and_detection_scores() -> None:
+    table = pd.DataFrame({
+        "clip_id": list("abcdef"), "label": ["cough", "cough", "laugh", "laugh", "other", "other"],
+        "cough": [0.9, 0.6, 0.2, 0.1, 0.7, 0.1], "laugh": [0.05, 0.3, 0.7, 0.8, 0.1, 0.1],
+        "other": [0.05, 0.1, 0.1, 0.1, 0.2, 0.8],
+    })
+    thresholds = calibrate(table, ["cough", "laugh", "other"], precision=1.0)
+    assert thresholds == {"cough": 0.9, "laugh": 0.7}
+    scores = detection_scores(table, thresholds)
+    assert scores["cough"] == {"threshold": 0.9, "precision": 1.0, "recall": 0.5, "support": 2}
+    assert scores["other"] == {"called_a_class": 0.0, "support": 2}
+    assert detection_scores(table, {"cough": 0.5, "laugh": 0.5})["other"]["called_a_class"] == 0.5
+
+
+@pytest.mark.parametrize("frontend", ["logmel", "efficientat"])
+def test_background_mixing_adds_mel_powers_at_the_drawn_ratio(frontend: str) -> None:
+    spec = feature_spec(frontend, 32000, 1.0, {"n_fft": 1024, "hop_length": 320, "n_mels": 64, "top_db": None})
+    module = LogMel(32000, 1024, 320, 64, None) if frontend == "logmel" else EfficientATMel()
+    g = torch.Generator().manual_seed(0)
+    waves = torch.randn(4, 32000, generator=g) * torch.tensor([[1.0], [0.5], [0.1], [0.2]])
+    x, y = module(waves), torch.tensor([0, 1, 2, 2])
+    to_power, from_power = power_domain(spec)
+    torch.testing.assert_close(from_power(to_power(x)), x, rtol=0, atol=1e-4)
+    mix = background_mixer(spec, negative=2, snr_db=(10.0, 10.0), probability=1.0)
+    mixed = mix(x, y, torch.Generator().manual_seed(1))
+    gained = to_power(mixed).sum(dim=(1, 2)) / to_power(x).sum(dim=(1, 2))
+    torch.testing.assert_close(gained, torch.full((4,), 1.1), rtol=1e-3, atol=0)  # background at -10 dB
+    assert torch.equal(mix(x, torch.tensor([0, 1, 0, 1]), torch.Generator()), x)  # no negative in the batch
+    assert torch.equal(background_mixer(spec, 2, (0.0, 20.0), 0.0)(x, y, torch.Generator()), x)
+
+
+def test_background_mixing_needs_negatives_and_spectrograms() -> None:
+    spec = feature_spec("efficientat", 32000, 1.0, {})
+    with pytest.raises(ValueError, match="takes its backgrounds from data.negatives, but there are none"):
+        background_mixer(spec, None, (0.0, 20.0), 0.5)
+    with pytest.raises(ValueError, match="clip embeddings cannot be mixed"):
+        background_mixer({**spec, "embedding": {"dims": 384}}, 2, (0.0, 20.0), 0.5)
+
+
+def test_pipeline_with_negatives_and_background_mixing(tmp_path: Path) -> None:
+    negatives = write_folder(tmp_path / "negatives", NOISES, 6)
+    repo = make_pipeline_repo(tmp_path / "repo", {
+        **LEARNABLE_PARAMS, **TINY_TRAIN_PARAMS, "demo.clips_per_class": 3, "data.negatives": str(negatives),
+        "train.augment.background.enabled": True,
+    })
+    ran = stages_run(dvc(repo, "repro").stdout)
+    assert {"ingest", "train_cv@0", "train_final", "evaluate"} <= ran
+    checkpoint = load_checkpoint(repo / "data/models/final/model.pt")
+    assert "other" in checkpoint["classes"] and set(checkpoint["thresholds"]) == set(checkpoint["classes"]) - {"other"}
+    detection = json.loads((repo / "data/eval/detection.json").read_text())
+    assert set(detection["other"]) == {"called_a_class", "support"} and detection["other"]["support"] > 0
+    assert "negatives_called_a_class" in json.loads((repo / "data/eval/metrics.json").read_text())["test"]
+    predictions = pd.read_csv(repo / "data/models/fold0/predictions.csv")
+    assert list(predictions.columns) == ["clip_id", "label", *checkpoint["classes"]]
+    (negatives / "rain" / "rain0.wav").unlink()
+    assert "ingest" in stages_run(dvc(repo, "repro").stdout)  # the negatives are a tracked input
