@@ -38,7 +38,9 @@ def copy_pipeline(dest: Path) -> None:
 
 def timed_repro(repo: Path, overrides: list[str]) -> tuple[float, dict[str, float]]:
     """Run `dvc exp run -S ...` (or `dvc repro` without overrides); total seconds and seconds per stage."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {  # the stages import the copy's library, not the checkout's, so editing the checkout meanwhile is safe
+        **os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(repo),
+    }
     sets = [arg for override in overrides for arg in ("-S", override)]
     cmd = [sys.executable, "-m", "dvc", *(["exp", "run", *sets] if overrides else ["repro"])]
     start = time.perf_counter()
