@@ -1,5 +1,6 @@
 """Score overlapping windows of a streamed recording: the frame-wise front end runs once over the audio, block by
-block, and each window is a slice of its frames, so memory stays bounded and no sample is transformed twice."""
+block, and each window is a slice of its frames (the few frames at its edges recomputed from its own samples, so
+that it equals the window alone), so memory stays bounded and almost no sample is transformed twice."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from torch import nn
 
 @dataclass(frozen=True)
 class Framer:
-    """How a model reads windows: `frames` maps samples (n,) to (bins, frames) every `hop` samples, frame g centred
-    at sample g * hop and depending only on samples within `margin` (a multiple of hop) of it; `score` maps a batch
-    of windows of `window_frames` frames (B, bins, window_frames) to class probabilities (B, classes)."""
+    """How a model reads windows: `frames` maps samples (B, n) to (B, bins, frames) every `hop` samples, frame g
+    centred at sample g * hop and depending only on samples within `margin` (a multiple of hop) of it; `score` maps
+    a batch of windows of `window_frames` frames (B, bins, window_frames) to class probabilities (B, classes)."""
 
     frames: Callable[[torch.Tensor], torch.Tensor]
     hop: int
@@ -24,10 +25,15 @@ class Framer:
     window_frames: int
     score: Callable[[torch.Tensor], np.ndarray]
 
+    @property
+    def edge(self) -> int:
+        """Frames at each end of a window that see past it, so differ between a window alone and the recording."""
+        return self.margin // self.hop
+
 
 def waveform_framer(probabilities: Callable[[np.ndarray], np.ndarray], window: int) -> Framer:
     """A framer whose frames are the samples themselves, for models that take whole waveforms (ONNX)."""
-    return Framer(lambda samples: samples[None], 1, 0, window, lambda batch: probabilities(batch[:, 0].numpy()))
+    return Framer(lambda samples: samples[:, None], 1, 0, window, lambda batch: probabilities(batch[:, 0].numpy()))
 
 
 def start_sample(k: int, hop: float, grid: int) -> int:
@@ -42,19 +48,20 @@ def window_count(n_samples: int, window: int, hop: float, grid: int) -> int:
 
 
 class _Slider:
-    """The state of one pass: unconsumed samples, computed frames, loud cells and finished window scores."""
+    """The state of one pass: unconsumed samples, computed frames, and the windows cut and scored so far."""
 
     def __init__(self, framer: Framer, window: int, hop: float, grid: int, batch_size: int) -> None:
         self.framer, self.window, self.hop, self.grid, self.batch_size = framer, window, hop, grid, batch_size
+        edge_span = (framer.edge + 1) * framer.hop + framer.margin  # samples that determine a window's edge frames
+        self.edge_span = min(window, edge_span - edge_span % framer.hop)
         self.samples = np.zeros(0, dtype=np.float32)
         self.sample_start = 0  # global index of samples[0]
         self.n_samples = 0  # samples received so far
-        self.frames: list[torch.Tensor] = []
-        self.loud: list[np.ndarray] = []  # per hop-cell: does it hold a non-zero sample
-        self.frame_start = 0  # global index of the first kept frame (and cell)
+        self.frames = torch.zeros(0)
+        self.frame_start = 0  # global index of frames[:, 0]
         self.next_frame = 0  # global index of the next frame to compute
         self.starts: list[int] = []
-        self.pending: list[tuple[torch.Tensor, bool]] = []
+        self.pending: list[tuple[torch.Tensor, np.ndarray]] = []  # frames and samples of windows cut, not scored
         self.scores: list[np.ndarray] = []
 
     def feed(self, block: np.ndarray) -> None:
@@ -64,7 +71,7 @@ class _Slider:
         end = (self.n_samples - margin + hop - 1) // hop  # frames whose support lies in the received samples
         if end > self.next_frame:
             self._compute(end, (end - 1) * hop + margin + 1)
-            self._windows(limit=None)
+            self._cut(limit=None)
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         """Zero-pad to the end of the last window, score the remaining windows; (start samples, probabilities)."""
@@ -72,49 +79,56 @@ class _Slider:
         total = start_sample(count - 1, self.hop, self.grid) + self.window
         self.samples = np.pad(self.samples, (0, total - self.n_samples))
         self._compute(None, total)
-        self._windows(limit=count)
-        self._run()
+        self._cut(limit=count)
+        self._score()
         return np.asarray(self.starts), np.concatenate(self.scores)
 
     def _compute(self, end: int | None, sample_end: int) -> None:
-        """Frames next_frame..end (all that the samples allow when end is None) and their loud cells."""
-        hop, margin = self.framer.hop, self.framer.margin
-        first = max(0, self.next_frame * hop - margin)
+        """Frames next_frame..end (all that the samples allow when end is None), from samples up to sample_end."""
+        first = max(0, self.next_frame * self.framer.hop - self.framer.margin)
         chunk = torch.from_numpy(self.samples[first - self.sample_start : sample_end - self.sample_start])
-        frames = self.framer.frames(chunk)[:, self.next_frame - first // hop : None if end is None else end - first // hop]
-        cells = self.samples[self.next_frame * hop - self.sample_start : sample_end - self.sample_start]
-        n_cells = frames.shape[1] if end is not None else -(-len(cells) // hop)
-        cells = np.pad(cells[: n_cells * hop], (0, max(0, n_cells * hop - len(cells))))
-        self.frames.append(frames)
-        self.loud.append(cells.reshape(n_cells, hop).any(axis=1))
+        offset = first // self.framer.hop
+        frames = self.framer.frames(chunk[None])[0, :, self.next_frame - offset : None if end is None else end - offset]
+        self.frames = frames if not self.frames.numel() else torch.cat([self.frames, frames], dim=1)
         self.next_frame += frames.shape[1]
-        keep = max(0, self.next_frame * hop - margin)
-        self.samples = self.samples[keep - self.sample_start :]
-        self.sample_start = keep
 
-    def _windows(self, limit: int | None) -> None:
-        """Cut every window whose frames are computed (up to `limit` windows), scoring full batches."""
-        frames, loud = torch.cat(self.frames, dim=1), np.concatenate(self.loud)
-        width, cell_span = self.framer.window_frames, -(-self.window // self.framer.hop)
+    def _cut(self, limit: int | None) -> None:
+        """Cut every window whose frames are computed (up to `limit` windows), scoring full batches, then drop the
+        frames and samples no later window needs."""
+        width = self.framer.window_frames
         while limit is None or len(self.starts) < limit:
             start = start_sample(len(self.starts), self.hop, self.grid)
             first = start // self.framer.hop - self.frame_start
-            if first + width > frames.shape[1]:
+            if first + width > self.frames.shape[1]:
                 break
             self.starts.append(start)
-            self.pending.append((frames[:, first : first + width], bool(loud[first : first + cell_span].any())))
+            samples = self.samples[start - self.sample_start : start - self.sample_start + self.window]
+            self.pending.append((self.frames[:, first : first + width], samples))
             if len(self.pending) == self.batch_size:
-                self._run()
-        drop = start_sample(len(self.starts), self.hop, self.grid) // self.framer.hop - self.frame_start
-        self.frames, self.loud = [frames[:, drop:]], [loud[drop:]]
-        self.frame_start += drop
+                self._score()
+        next_start = start_sample(len(self.starts), self.hop, self.grid)
+        drop = next_start // self.framer.hop - self.frame_start
+        self.frames, self.frame_start = self.frames[:, drop:], self.frame_start + drop
+        keep = min(next_start, max(0, self.next_frame * self.framer.hop - self.framer.margin))
+        self.samples, self.sample_start = self.samples[keep - self.sample_start :], keep
 
-    def _run(self) -> None:
-        if self.pending:
-            batch = torch.stack([frames for frames, _ in self.pending])
-            loud = np.array([[flag] for _, flag in self.pending])
-            self.scores.append(self.framer.score(batch) * loud)
-            self.pending = []
+    def _score(self) -> None:
+        """Score the pending windows, their edge frames recomputed from their own samples as a window alone sees
+        them; windows of digital silence score 0."""
+        if not self.pending:
+            return
+        batch = torch.stack([frames for frames, _ in self.pending])
+        edge, span = self.framer.edge, self.edge_span
+        if edge:
+            batch = batch.clone()
+            heads = torch.from_numpy(np.stack([samples[:span] for _, samples in self.pending]))
+            tail_start = (self.window - span) // self.framer.hop * self.framer.hop
+            tails = torch.from_numpy(np.stack([samples[tail_start:] for _, samples in self.pending]))
+            batch[:, :, :edge] = self.framer.frames(heads)[:, :, :edge]
+            batch[:, :, -edge:] = self.framer.frames(tails)[:, :, -edge:]
+        loud = np.array([[samples.any()] for _, samples in self.pending])
+        self.scores.append(self.framer.score(batch) * loud)
+        self.pending = []
 
 
 def slide(
@@ -136,6 +150,6 @@ def frontend_framer(frontend: nn.Module, classify: Callable[[torch.Tensor], np.n
     with torch.inference_mode():
         width = frontend(torch.zeros(1, window)).shape[-1]
     return Framer(
-        lambda samples: frontend.frames(samples[None])[0], hop, -(-(n_fft // 2) // hop) * hop, width,
+        frontend.frames, hop, -(-(n_fft // 2) // hop) * hop, width,
         lambda batch: classify(frontend.per_clip(batch)),
     )
