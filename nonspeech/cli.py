@@ -235,6 +235,8 @@ def run_predict(args: argparse.Namespace) -> int:
         raise UsageError("--format audacity and --plot need --window")
     model = load_model(args)
     files, errors = find_audio(args.paths)
+    if args.format == "audacity" and len(files) > 1 and args.out is None:
+        raise UsageError("--format audacity writes one label track per recording: with several, give --out")
     for path, reason in errors:
         report(path, reason)
     k = min(args.top_k, len(model.classes))
@@ -245,9 +247,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if not records:
         print("error: nothing could be classified", file=sys.stderr)
         return 1
-    if args.format == "audacity" and len(records) > 1:
-        if args.out is None:
-            raise UsageError("--format audacity writes one label track per recording: with several, give --out")
+    if args.format == "audacity" and len(files) > 1:
         for record in records:
             write(per_recording(args.out, record["file"], True), render(args.format, columns, [
                 row for row in rows if row[0] == record["file"]], [record]))
