@@ -21,6 +21,7 @@ from nonspeech.predict import (
 DEFAULT_MODEL = Path("data/models/final/model.pt")
 EXPORT_OUT = {"onnx": Path("model.onnx"), "torchscript": Path("model.torchscript.pt")}
 FILE_COLUMNS = ("file", "class", "probability")
+LONG_FILE_SECONDS = 60.0  # longer files get a note that only their start was classified
 WINDOW_COLUMNS = ("file", "start", "end", "class", "max_probability", "mean_probability")
 
 
@@ -170,6 +171,9 @@ def file_rows(args: argparse.Namespace, model: Model, files: list[Path], k: int)
         if outcome.error:
             report(outcome.path, outcome.error)
             continue
+        if outcome.seconds > LONG_FILE_SECONDS:
+            report(outcome.path, f"{outcome.seconds:.0f} s long: classified by its first {model.features['seconds']:g} s "
+                   "only (--window gives a timeline of the whole file)", kind="note")
         top = top_k(outcome.probabilities, model.classes, k)
         rows.append([outcome.path, *(value for pair in top for value in pair)])
         records.append({

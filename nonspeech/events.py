@@ -8,7 +8,7 @@ import numpy as np
 
 BACKGROUND = "other"  # the non-target class: learnt so that it can be rejected, never reported as an event
 DEFAULT_THRESHOLD = 0.5
-POOLS = ("mean", "min")
+POOLS = ("mean", "min", "max")  # max: a stretch is detected when any window covering it is
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def class_thresholds(classes: list[str], thresholds: dict[str, float], override:
 
 def cell_scores(windows: Windows, window_seconds: float, pool: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Cut the recording at every window start and end; return the cell edges (cells + 1,) in seconds and each
-    cell's class scores (cells, classes): the mean (or min) over the windows that cover the cell."""
+    cell's class scores (cells, classes): the mean, min or max over the windows that cover the cell."""
     if pool not in POOLS:
         raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
     starts, ends = windows.starts, windows.starts + window_seconds
@@ -52,7 +52,8 @@ def cell_scores(windows: Windows, window_seconds: float, pool: str = "mean") -> 
         cumulative = np.concatenate([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
         scores = (cumulative[last] - cumulative[first]) / np.maximum(last - first, 1)[:, None]
     else:
-        scores = np.stack([probs[lo:hi].min(axis=0) if hi > lo else np.zeros(probs.shape[1]) for lo, hi in zip(first, last)])
+        reduce = np.min if pool == "min" else np.max
+        scores = np.stack([reduce(probs[lo:hi], axis=0) if hi > lo else np.zeros(probs.shape[1]) for lo, hi in zip(first, last)])
     return edges, scores
 
 

@@ -11,14 +11,14 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from nonspeech.audio import AudioError, load_clip
+from nonspeech.audio import AudioError
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
 from nonspeech.events import Windows
 from nonspeech.models.inference import for_inference
 from nonspeech.frontends import input_bins
 from nonspeech.preprocess import preprocessing
 from nonspeech.sliding import Framer, frontend_framer, slide, waveform_framer
-from nonspeech.stream import open_recording
+from nonspeech.stream import head_clip, open_recording
 
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
 REQUIRED_FEATURES = ("sample_rate", "seconds", "n_mels")
@@ -152,18 +152,17 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str,
 
 
 def classify_files(paths: Iterable[Path], model: Model, batch_size: int = BATCH_SIZE) -> Iterator[Outcome]:
-    """Probabilities per file from its first features.seconds (zero-padded when shorter), in batches.
-
-    Failures are yielded as soon as they occur; classified files keep their input order."""
+    """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in
+    batches. Failures are yielded as soon as they occur; classified files keep their input order."""
     rate, length = model.features["sample_rate"], clip_samples(model.features)
     batch: list[tuple[str, np.ndarray, float]] = []
     for path in paths:
         try:
-            clip, decoded = load_clip(path, rate, length)
+            clip, seconds = head_clip(path, rate, length)
         except AudioError as exc:
             yield Outcome(str(path), error=str(exc))
             continue
-        batch.append((str(path), clip, decoded.frames / decoded.sample_rate))
+        batch.append((str(path), clip, seconds))
         if len(batch) == batch_size:
             yield from _classified(batch, model)
             batch = []

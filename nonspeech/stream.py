@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from nonspeech.audio import AudioError
+from nonspeech.audio import AudioError, fix_length
 
 BLOCK_SECONDS = 30.0  # of input audio per read: a few MB, and few block edges to recompute
 
@@ -49,3 +49,19 @@ def _blocks(path: Path, rate_in: int, rate_out: int, block_seconds: float) -> It
         yield resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
     if not audible:
         raise AudioError("silent: every sample is zero")
+
+
+def head_clip(path: str | Path, rate: int, length: int) -> tuple[np.ndarray, float]:
+    """The first `length` samples at `rate` (zero-padded when shorter) and the file's duration in seconds, reading
+    only the blocks that hold them; AudioError as open_recording, and when those samples are all zero."""
+    recording = open_recording(path, rate, block_seconds=min(BLOCK_SECONDS, 2.0 * length / rate))
+    parts, received = [], 0
+    for block in recording.blocks:
+        parts.append(block)
+        received += len(block)
+        if received > length:  # a resampler's output is final once emitted, so no more context is needed
+            break
+    clip = fix_length(np.concatenate(parts), length)
+    if not np.any(clip):
+        raise AudioError("silent: every sample is zero")
+    return clip, recording.seconds

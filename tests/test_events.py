@@ -20,6 +20,8 @@ def test_cells_are_cut_at_window_edges_and_scored_by_the_windows_covering_them()
     np.testing.assert_allclose(mean[:, 0], [0.2, 0.3, 0.5, 0.8, 1.0])
     _, low = cell_scores(windows, 2.0, "min")
     np.testing.assert_allclose(low[:, 0], [0.2, 0.2, 0.4, 0.6, 1.0])
+    _, high = cell_scores(windows, 2.0, "max")
+    np.testing.assert_allclose(high[:, 0], [0.2, 0.4, 0.6, 1.0, 1.0])
 
 
 def test_an_isolated_detection_is_refined_to_the_hop() -> None:

@@ -255,28 +255,33 @@ def test_audacity_labels_and_plots_one_file_per_recording(
     assert error_lines(no_window) == ["error: --format audacity and --plot need --window"]
 
 
-def peak_rss_mb(*args: object) -> float:
-    """Peak resident memory of `nonspeech` run with args in a fresh interpreter, in MB."""
+def peak_rss_mb(*args: object) -> tuple[float, subprocess.CompletedProcess]:
+    """Peak resident memory in MB of `nonspeech` run with args in a fresh interpreter, and the run."""
     code = ("import resource, sys; from nonspeech.cli import main; code = main(sys.argv[1:]); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
     result = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    return int(result.stdout.split()[-1]) / 1024
+    return int(result.stdout.split()[-1]) / 1024, result
 
 
 def test_a_long_recording_is_streamed_in_bounded_memory(trained_model: Path, tmp_path: Path) -> None:
     """Ten minutes at 48 kHz would be 110 MB as float32 and 74 MB more at 32 kHz; streamed, the peak stays that of
-    a one-minute file."""
+    a one-minute file, with --window and without (which reads only the first seconds, and says so)."""
     rng = np.random.default_rng(0)
     for minutes in (1, 10):
         with sf.SoundFile(tmp_path / f"{minutes}min.wav", "w", 48000, 1, "PCM_16") as out:
             for _ in range(minutes * 6):
                 out.write(rng.normal(0, 0.05, 480000).astype(np.float32))
     common = ("--model", trained_model, "--window", "--hop", "2", "--out", tmp_path / "out.json", "--format", "json")
-    short = peak_rss_mb("predict", tmp_path / "1min.wav", *common)
-    long = peak_rss_mb("predict", tmp_path / "10min.wav", *common)
+    short, _ = peak_rss_mb("predict", tmp_path / "1min.wav", *common)
+    long, _ = peak_rss_mb("predict", tmp_path / "10min.wav", *common)
     assert long - short < 40, (short, long)
     assert json.loads((tmp_path / "out.json").read_text())[0]["seconds"] == pytest.approx(600.0)
+    whole_file, run = peak_rss_mb("predict", tmp_path / "10min.wav", "--model", trained_model)
+    assert whole_file - short < 40, (short, whole_file)
+    assert len(run.stdout.splitlines()) == 3  # header, the one file, the RSS
+    assert error_lines(run) == [f"note: {tmp_path / '10min.wav'}: 600 s long: classified by its first 4 s only "
+                                "(--window gives a timeline of the whole file)"]
 
 
 def test_bad_files_are_reported_and_the_rest_classified(trained_model: Path, test_audio: Path, tmp_path: Path) -> None:
