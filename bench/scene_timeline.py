@@ -2,7 +2,7 @@
 false-alarm seconds per minute, and the speed of the timeline.
 
 Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
-           [--hop 1.0] [--threshold P] [--hysteresis 0.2] [--min-duration 0] [--pool mean]
+           [--hop 1.0] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
            [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
 Without --threshold the checkpoint's per-class thresholds are used (0.5 where it has none), as `predict` does.
 """
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=Path, default=SCENES, help="folder of scene wavs and events.csv")
     parser.add_argument("--hop", type=float, default=1.0)
     parser.add_argument("--threshold", type=float, help="one threshold for every class (default: the checkpoint's)")
-    parser.add_argument("--hysteresis", type=float, default=0.2)
+    parser.add_argument("--hysteresis", type=float, default=0.1)
     parser.add_argument("--min-duration", type=float, default=0.0)
     parser.add_argument("--pool", choices=POOLS, default="mean")
     parser.add_argument("--sweep-thresholds", type=float, nargs="*", default=[], metavar="P")

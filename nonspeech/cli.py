@@ -96,8 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
         "per-class thresholds, 0.5 for classes it has none for)",
     )
     predict.add_argument(
-        "--hysteresis", type=probability, default=0.2, metavar="F",
-        help="an event continues while the score stays >= (1 - F) x threshold (default 0.2)",
+        "--hysteresis", type=probability, default=0.1, metavar="F",
+        help="an event continues while the score stays >= (1 - F) x threshold (default 0.1)",
     )
     predict.add_argument(
         "--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop events shorter than this (default 0)",
