@@ -52,8 +52,8 @@ class _Slider:
 
     def __init__(self, framer: Framer, window: int, hop: float, grid: int, batch_size: int) -> None:
         self.framer, self.window, self.hop, self.grid, self.batch_size = framer, window, hop, grid, batch_size
-        edge_span = (framer.edge + 1) * framer.hop + framer.margin  # samples that determine a window's edge frames
-        self.edge_span = min(window, edge_span - edge_span % framer.hop)
+        # samples that determine a window's edge frames (a multiple of hop, as margin is)
+        self.edge_span = min(window, (framer.edge + 1) * framer.hop + framer.margin)
         self.samples = np.zeros(0, dtype=np.float32)
         self.sample_start = 0  # global index of samples[0]
         self.n_samples = 0  # samples received so far
