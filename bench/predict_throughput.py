@@ -1,16 +1,24 @@
 """Predict throughput on CPU, in seconds of audio classified per second of wall time (x real time).
 
-Modes: files (a batch of demo files), window (one long file in windows every --hop seconds) and breakdown
-(the time of `files` per step), for the default and the demo model size, random weights. Each figure is
-the best of --repeats runs, since other processes on a shared machine only ever slow a run down.
+Modes: files (a batch of demo files); window (one long file in windows every --hop seconds: the front end once
+over the recording, the network over slices of its frames); window-waveform (the same windows cut from the
+waveform, each through the whole model: the path ONNX models take, and what `--window` did before);
+breakdown (the time of `files` per step); memory (peak RSS of `predict --window` on a --memory-minutes file,
+not run by default). Models: the default and the demo resnet size (random weights), and the two pretrained
+recipes on the efficientat front end over 6 s windows: `embed` (the frozen AudioSet mn04 body from
+../shared/pretrained and a linear head) and `finetune` (the whole mn04 network, random weights).
+Each figure is the best of --repeats runs, since other processes on a shared machine only ever slow a run down;
+window modes also give the figure by CPU time / threads, which a loaded machine inflates less.
 Usage: python bench/predict_throughput.py [--files 200] [--minutes 10] [--hop 1.0] [--threads N] [--repeats 3]
-                                          [--sizes default demo] [--modes files window breakdown]
+                                          [--sizes default demo embed finetune] [--modes files window ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -21,28 +29,48 @@ import soundfile as sf
 import torch
 
 from nonspeech.audio import decode_mono, load_clip, resample
-from nonspeech.checkpoint import make_checkpoint
-from nonspeech.frontend import front_end
+from nonspeech.checkpoint import make_checkpoint, save_checkpoint
+from nonspeech.embed import embedding_spec
+from nonspeech.frontends import feature_spec
 from nonspeech.models import build_model
+from nonspeech.models.efficientat import load_audioset
+from nonspeech.models.inference import for_inference
 from nonspeech.predict import (
-    BATCH_SIZE, classify_files, classify_recording, clip_samples, inference_network, torch_model,
+    BATCH_SIZE, Model, classify_files, classify_recording, clip_samples, inference_network, torch_model,
 )
+from nonspeech.preprocess import preprocessing
 from nonspeech.sources.demo import SYNTHS, generate_demo
 
-FEATURES = {"sample_rate": 32000, "seconds": 4.0, "n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
+LOGMEL = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
+FEATURES = feature_spec("logmel", 32000, 4.0, LOGMEL)
+PRETRAINED_FEATURES = feature_spec("efficientat", 32000, 6.0, LOGMEL)
 NORMALIZATION = {"mode": "global", "mean": -40.0, "std": 20.0}
+WEIGHTS = Path(__file__).resolve().parents[2] / "shared/pretrained/mn04_as_mAP_432.pt"
 SIZES = {
     "default": {"widths": [32, 64, 128, 256], "hidden": 512},
     "demo": {"widths": [8, 16, 32, 64], "hidden": 128},
+    "embed": {"dims": 384, "hidden": 0, "dropout": 0.2},
+    "finetune": {"width": 0.4, "dropout": 0.2},
 }
 LONG_RATE = 44100
-MODES = ("files", "window", "breakdown")
+MODES = ("files", "window", "window-waveform", "breakdown", "memory")
 
 
-def checkpoint(args: dict) -> dict:
-    """A random-weight checkpoint of the given resnet size."""
+def checkpoint(name: str) -> dict:
+    """A checkpoint of the named model, random weights except the embed recipe's pretrained body."""
     torch.manual_seed(0)
-    return make_checkpoint(build_model("resnet", len(SYNTHS), **args), "resnet", args, list(SYNTHS), FEATURES, NORMALIZATION)
+    classes, args = list(SYNTHS), SIZES[name]
+    if name == "embed":
+        body = load_audioset(WEIGHTS, 0.4)
+        features = {**PRETRAINED_FEATURES, "embedding": embedding_spec(WEIGHTS, 0.4, False, body.dims)}
+        norm = {"mode": "per_bin", "mean": [0.0] * body.dims, "std": [1.0] * body.dims}
+        head = build_model("embedding_head", len(classes), **args)
+        return make_checkpoint(head, "embedding_head", args, classes, features, norm, embedder_state=body.state_dict())
+    if name == "finetune":
+        norm = {"mode": "none", "mean": 0.0, "std": 1.0}
+        return make_checkpoint(build_model("efficientat", len(classes), **args), "efficientat", args, classes,
+                               PRETRAINED_FEATURES, norm)
+    return make_checkpoint(build_model("resnet", len(classes), **args), "resnet", args, classes, FEATURES, NORMALIZATION)
 
 
 def long_recording(files: list[Path], path: Path, minutes: float) -> float:
@@ -66,19 +94,22 @@ def timed(work: Callable[[], object], repeats: int) -> tuple[object, float]:
 
 def breakdown(files: list[Path], ckpt: dict, repeats: int) -> dict[str, float]:
     """Wall seconds of each step of the batch mode, run one after the other."""
-    length = clip_samples(FEATURES)
-    clips, decode_s = timed(lambda: np.stack([load_clip(f, FEATURES["sample_rate"], length)[0] for f in files]), repeats)
-    frontend, network = front_end(FEATURES, NORMALIZATION), inference_network(ckpt)
+    features = ckpt["features"]
+    length = clip_samples(features)
+    clips, decode_s = timed(lambda: np.stack([load_clip(f, features["sample_rate"], length)[0] for f in files]), repeats)
+    frontend, network = for_inference(preprocessing(ckpt)), inference_network(ckpt)
     with torch.inference_mode():
         batches = torch.from_numpy(clips).split(BATCH_SIZE)
         network(frontend(batches[0]))  # warm-up
-        mels, logmel_s = timed(lambda: [frontend(b) for b in batches], repeats)
+        mels, frontend_s = timed(lambda: [frontend(b) for b in batches], repeats)
         _, model_s = timed(lambda: [network(m) for m in mels], repeats)
-    return {"decode + resample + pad": decode_s, "log-mel + normalise": logmel_s, "model": model_s}
+    return {"decode + resample + pad": decode_s, "preprocessing": frontend_s, "model": model_s}
 
 
 def measure(mode: str, ckpt: dict, files: list[Path], long_path: Path, long_seconds: float, args: argparse.Namespace) -> str:
     """One result line: x real time for `files` or `window`, or the time per step for `breakdown`."""
+    if mode == "memory":
+        return peak_memory(ckpt, args.memory_minutes, args.hop)
     if mode == "breakdown":
         steps = breakdown(files, ckpt, args.repeats)
         return "files, time per step: " + ", ".join(
@@ -89,20 +120,49 @@ def measure(mode: str, ckpt: dict, files: list[Path], long_path: Path, long_seco
         outcomes, wall = timed(lambda: list(classify_files(files, model)), args.repeats)
         seconds = sum(o.seconds for o in outcomes)
         return f"files:  {seconds / wall:5.0f}x real time ({len(files) / wall:.1f} files/s)"
+    if mode == "window-waveform":
+        model = Model(model.classes, model.features, model.probabilities)  # no framer: each window's waveform
+    cpu = time.process_time()
     windows, wall = timed(lambda: classify_recording(long_path, model, args.hop), args.repeats)
-    return f"window: {long_seconds / wall:5.0f}x real time ({len(windows.starts)} windows in {wall:.1f} s)"
+    cpu = (time.process_time() - cpu) / args.repeats / args.threads
+    return (f"{mode}: {long_seconds / wall:5.0f}x real time ({len(windows.starts)} windows in {wall:.1f} s; "
+            f"by CPU time / threads: {long_seconds / cpu:.0f}x)")
+
+
+def peak_memory(ckpt: dict, minutes: float, hop: float) -> str:
+    """Peak resident memory of `nonspeech predict --window` in a fresh process on a 1-minute and a long file of
+    48 kHz noise bursts, and what decoding the long one whole would take."""
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model.pt"
+        save_checkpoint(ckpt, model)
+        peaks = {}
+        for length in (1.0, minutes):
+            path = Path(tmp) / f"{length:g}min.wav"
+            with sf.SoundFile(path, "w", 48000, 1, "PCM_16") as out:
+                rng = np.random.default_rng(0)
+                for _ in range(int(length * 6)):  # 10 s blocks: noise bursts over silence
+                    out.write(np.where(np.arange(480000) % 96000 < 24000, rng.normal(0, 0.1, 480000), 0.0))
+            code = (f"import resource, sys; from nonspeech.cli import main; main(['predict', '{path}', '--model', "
+                    f"'{model}', '--window', '--hop', '{hop}', '--out', '{tmp}/out.txt']); "
+                    "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            peaks[length] = int(run.stdout.split()[-1]) / 1024
+    whole = minutes * 60 * (48000 + 32000) * 4 / 2**20
+    return (f"memory: peak RSS {peaks[1.0]:.0f} MB on a 1-minute file, {peaks[minutes]:.0f} MB on a {minutes:g}-minute "
+            f"one (decoding it whole would add {whole:.0f} MB of float32 at 48 + 32 kHz)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--memory-minutes", type=float, default=60.0, help="length of the long file of `memory`")
     parser.add_argument("--hop", type=float, default=1.0)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--bf16", action="store_true", help="network under bfloat16 autocast (predict --bf16)")
-    parser.add_argument("--sizes", nargs="+", choices=tuple(SIZES), default=tuple(SIZES))
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES)
+    parser.add_argument("--sizes", nargs="+", choices=tuple(SIZES), default=tuple(SIZES), help="models")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=MODES[:-1], help="default: all but memory")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,8 +175,8 @@ def main() -> None:
               f"best of {args.repeats}{', bf16' if args.bf16 else ''}; other processes slow every figure (load average shown)")
         for name in args.sizes:
             for mode in args.modes:
-                line = measure(mode, checkpoint(SIZES[name]), files, long_path, long_seconds, args)
-                print(f"{name:8s} {SIZES[name]['widths']}  {line}  [load {os.getloadavg()[0]:.1f}]", flush=True)
+                line = measure(mode, checkpoint(name), files, long_path, long_seconds, args)
+                print(f"{name:8s}  {line}  [load {os.getloadavg()[0]:.1f}]", flush=True)
 
 
 if __name__ == "__main__":

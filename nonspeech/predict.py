@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +11,14 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from nonspeech.audio import AudioError, decode_mono, load_clip, resample
+from nonspeech.audio import AudioError
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
+from nonspeech.events import Windows
 from nonspeech.models.inference import for_inference
 from nonspeech.frontends import input_bins
 from nonspeech.preprocess import preprocessing
+from nonspeech.sliding import Framer, frontend_framer, slide, waveform_framer
+from nonspeech.stream import head_clip, open_recording
 
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
 REQUIRED_FEATURES = ("sample_rate", "seconds", "n_mels")
@@ -31,11 +33,15 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class Model:
-    """Class names, feature parameters and a function from waveforms (B, samples) to probabilities (B, classes)."""
+    """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), the
+    framer that slides it over a recording's frames (None: windows are cut from the waveform) and per-class
+    decision thresholds (absent: 0.5)."""
 
     classes: list[str]
     features: dict
     probabilities: Callable[[np.ndarray], np.ndarray]
+    framer: Framer | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,26 +52,6 @@ class Outcome:
     probabilities: np.ndarray | None = None
     seconds: float = 0.0
     error: str = ""
-
-
-@dataclass(frozen=True)
-class Windows:
-    """Class probabilities (windows, classes) of windows starting at `starts` seconds in a recording."""
-
-    starts: np.ndarray
-    probabilities: np.ndarray
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of a recording where one class's window probability reached the threshold."""
-
-    start: float
-    end: float
-    label: str
-    max_probability: float
-    mean_probability: float
 
 
 def clip_samples(features: dict) -> int:
@@ -126,17 +112,25 @@ def inference_network(checkpoint: dict) -> nn.Module:
 def torch_model(checkpoint: dict, bf16: bool = False) -> Model:
     """The checkpoint's preprocessing and network run by PyTorch; with bf16, the network under bfloat16 autocast
     (several times faster on CPUs with bf16 matrix units, probabilities within about 1e-3)."""
-    frontend = for_inference(preprocessing(checkpoint))
+    stages = for_inference(preprocessing(checkpoint))
+    frontend, after_frontend = stages[0], stages[1:]
     network = inference_network(checkpoint)
 
-    def probabilities(waveforms: np.ndarray) -> np.ndarray:
+    def classify(features: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            inputs = frontend(torch.from_numpy(waveforms))
+            inputs = after_frontend(features)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = network(inputs)
             return torch.softmax(logits.float(), dim=-1).numpy()
 
-    return Model(list(checkpoint["classes"]), dict(checkpoint["features"]), probabilities)
+    def probabilities(waveforms: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return classify(frontend(torch.from_numpy(waveforms)))
+
+    features = dict(checkpoint["features"])
+    framer = frontend_framer(frontend, classify, clip_samples(features))
+    thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
+    return Model(list(checkpoint["classes"]), features, probabilities, framer, thresholds)
 
 
 def find_audio(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -158,18 +152,17 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str,
 
 
 def classify_files(paths: Iterable[Path], model: Model, batch_size: int = BATCH_SIZE) -> Iterator[Outcome]:
-    """Probabilities per file from its first features.seconds (zero-padded when shorter), in batches.
-
-    Failures are yielded as soon as they occur; classified files keep their input order."""
+    """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in
+    batches. Failures are yielded as soon as they occur; classified files keep their input order."""
     rate, length = model.features["sample_rate"], clip_samples(model.features)
     batch: list[tuple[str, np.ndarray, float]] = []
     for path in paths:
         try:
-            clip, decoded = load_clip(path, rate, length)
+            clip, seconds = head_clip(path, rate, length)
         except AudioError as exc:
             yield Outcome(str(path), error=str(exc))
             continue
-        batch.append((str(path), clip, decoded.frames / decoded.sample_rate))
+        batch.append((str(path), clip, seconds))
         if len(batch) == batch_size:
             yield from _classified(batch, model)
             batch = []
@@ -183,50 +176,18 @@ def _classified(batch: list[tuple[str, np.ndarray, float]], model: Model) -> lis
     return [Outcome(path, probs, seconds) for (path, _, seconds), probs in zip(batch, probabilities)]
 
 
-def window_starts(n_samples: int, window: int, hop: int) -> np.ndarray:
-    """Start samples of windows every `hop` until one reaches the end; at least one window."""
-    return np.arange(1 + max(0, math.ceil((n_samples - window) / hop))) * hop
-
-
 def classify_recording(path: Path, model: Model, hop_seconds: float, batch_size: int = BATCH_SIZE) -> Windows:
-    """Probabilities of windows every hop_seconds; the last is zero-padded, all-zero ones score 0 for every class.
-
-    Raises AudioError for an unusable file."""
+    """Probabilities of windows every hop_seconds (starts rounded to the front end's hop), streamed block by block;
+    the last window is zero-padded, windows of digital silence score 0 for every class. Raises AudioError for an
+    unusable file."""
     rate, window = model.features["sample_rate"], clip_samples(model.features)
-    decoded = decode_mono(path)
-    samples = resample(decoded.samples, decoded.sample_rate, rate)
-    if not np.any(samples):
-        raise AudioError("silent: every sample is zero")
-    hop = max(1, round(hop_seconds * rate))
-    starts = window_starts(len(samples), window, hop)
-    padded = np.pad(samples, (0, starts[-1] + window - len(samples)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, window)[::hop]  # a read-only view; batches are copied
-    parts = []
-    for i in range(0, len(windows), batch_size):
-        batch = windows[i : i + batch_size].copy()
-        parts.append(model.probabilities(batch) * batch.any(axis=1, keepdims=True))
-    return Windows(starts / rate, np.concatenate(parts), decoded.frames / decoded.sample_rate)
-
-
-def timeline(windows: Windows, classes: list[str], window_seconds: float, threshold: float) -> list[Segment]:
-    """Segments where a class's window probability is >= threshold, merging windows that overlap or touch."""
-    segments = []
-    for index, label in enumerate(classes):
-        scores = windows.probabilities[:, index]
-        run: list[int] = []
-        for i in np.flatnonzero(scores >= threshold):
-            if run and windows.starts[i] > windows.starts[run[-1]] + window_seconds:
-                segments.append(_segment(windows, run, scores, label, window_seconds))
-                run = []
-            run.append(int(i))
-        if run:
-            segments.append(_segment(windows, run, scores, label, window_seconds))
-    return sorted(segments, key=lambda s: (s.start, s.label))
-
-
-def _segment(windows: Windows, run: list[int], scores: np.ndarray, label: str, window_seconds: float) -> Segment:
-    end = min(windows.starts[run[-1]] + window_seconds, windows.seconds)
-    return Segment(float(windows.starts[run[0]]), float(end), label, float(scores[run].max()), float(scores[run].mean()))
+    recording = open_recording(path, rate)
+    framer = model.framer or waveform_framer(model.probabilities, window)
+    with torch.inference_mode():
+        starts, probabilities = slide(
+            recording.blocks, framer, window, hop_seconds * rate, int(model.features.get("hop_length", 1)), batch_size,
+        )
+    return Windows(starts / rate, probabilities, recording.seconds)
 
 
 def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:

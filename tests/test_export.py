@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+import soundfile as sf
 import torch
 
 from nonspeech.audio import load_clip
@@ -22,7 +23,7 @@ from nonspeech.export import onnx_model
 from nonspeech.frontends.logmel import LogMel
 from nonspeech.preprocess import preprocessing
 from nonspeech.models import build_model
-from nonspeech.predict import clip_samples
+from nonspeech.predict import classify_recording, clip_samples, read_checkpoint, torch_model
 from nonspeech.sources.demo import SYNTHS, generate_demo
 
 CLI = Path(sys.executable).with_name("nonspeech")
@@ -138,6 +139,18 @@ def test_predict_onnx_equals_predict(onnx_path: Path, checkpoint_path: Path, aud
         assert mine["predictions"][0]["class"] == theirs["predictions"][0]["class"]
         expected = {p["class"]: p["probability"] for p in theirs["predictions"]}
         assert all(p["probability"] == pytest.approx(expected[p["class"]], abs=PROBABILITY_ATOL) for p in mine["predictions"])
+
+
+def test_onnx_timeline_takes_the_per_window_path_and_equals_pytorch(
+    onnx_path: Path, checkpoint_path: Path, waveforms: np.ndarray, tmp_path: Path
+) -> None:
+    """The ONNX model takes waveforms, so its windows are cut from the streamed waveform; same windows, same scores."""
+    sf.write(tmp_path / "long.wav", waveforms.reshape(-1), FEATURES["sample_rate"], subtype="FLOAT")
+    by_torch = classify_recording(tmp_path / "long.wav", torch_model(read_checkpoint(checkpoint_path)), 1.5)
+    by_onnx = classify_recording(tmp_path / "long.wav", onnx_model(onnx_path), 1.5)
+    assert len(by_onnx.starts) == 1 + int(np.ceil((len(waveforms) * 4.0 - 4.0) / 1.5))
+    np.testing.assert_array_equal(by_onnx.starts, by_torch.starts)
+    np.testing.assert_allclose(by_onnx.probabilities, by_torch.probabilities, rtol=0, atol=PROBABILITY_ATOL)
 
 
 def test_onnx_from_another_feature_configuration_is_refused(onnx_path: Path, audio: Path, tmp_path: Path) -> None:

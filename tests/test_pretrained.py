@@ -13,17 +13,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import torch
 
 from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, set_params, stages_run
 from nonspeech.audio import decode_mono, load_clip, resample
-from nonspeech.checkpoint import load_checkpoint, save_checkpoint
+from nonspeech.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from nonspeech.embed import embedding_spec
 from nonspeech.export import onnx_model
 from nonspeech.frontends import build_frontend, feature_spec
 from nonspeech.frontends.efficientat import kaldi_mel, kaldi_mel_filterbank
 from nonspeech.models import build_model, load_pretrained
 from nonspeech.models.efficientat import MobileNetAT, WeightsError, load_audioset, read_weights
-from nonspeech.predict import clip_samples, torch_model
+from nonspeech.predict import Model, classify_recording, clip_samples, torch_model
 from nonspeech.train import param_groups
 
 WEIGHTS = PROJECT / "models/pretrained/mn04_as_mAP_432.pt"
@@ -199,3 +201,25 @@ def test_fine_tune_recipe_trains_the_pretrained_network(tmp_path: Path) -> None:
     model = torch_model(checkpoint)
     waves = np.stack([load_clip(c, 32000, clip_samples(model.features))[0] for c in clips])
     np.testing.assert_allclose(onnx_model(out).probabilities(waves), model.probabilities(waves), atol=1e-4)
+
+
+def test_timeline_of_an_embedding_model_equals_each_window_alone(tmp_path: Path) -> None:
+    """efficientat frames of the whole recording, sliced per 6 s window, through the frozen mn04 body and a head:
+    the same probabilities as each window's waveform through the whole model (the ONNX path), within 1e-5."""
+    body = load_audioset(WEIGHTS, 0.4)
+    features = {**feature_spec("efficientat", 32000, 6.0, {}), "embedding": embedding_spec(WEIGHTS, 0.4, False, body.dims)}
+    torch.manual_seed(0)
+    head = build_model("embedding_head", 3, dims=body.dims)
+    head.head[-1].weight.data *= 10  # probabilities far from uniform, so that a mismatch would show
+    norm = {"mode": "none", "mean": 0.0, "std": 1.0}
+    model = torch_model(make_checkpoint(head, "embedding_head", {"dims": body.dims}, ["a", "b", "c"], features, norm,
+                                        embedder_state=body.state_dict()))
+    clips = sorted((REALSOUNDS / "clips").rglob("*.wav"))[:6]
+    audio = np.concatenate([resample(d.samples, d.sample_rate, 44100) for d in map(decode_mono, clips)])
+    path = tmp_path / "recording.wav"
+    sf.write(path, audio, 44100, subtype="FLOAT")
+    sliced = classify_recording(path, model, 1.5)
+    whole = classify_recording(path, Model(model.classes, model.features, model.probabilities), 1.5)
+    assert len(sliced.starts) > 5 and sliced.probabilities.std(axis=0).max() > 0.02
+    np.testing.assert_array_equal(sliced.starts, whole.starts)
+    np.testing.assert_allclose(sliced.probabilities, whole.probabilities, rtol=0, atol=1e-5)

@@ -44,10 +44,17 @@ class EfficientATMel(nn.Module):
         self.stft = PowerSTFT(n_fft, hop_length, window, conv_stft)
         self.register_buffer("fb", kaldi_mel_filterbank(n_fft, SAMPLE_RATE, n_mels, f_min, f_max), persistent=False)
 
+    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Scaled log-mels of (batch, samples): (batch, n_mels, frames); every frame depends only on nearby samples."""
+        emphasised = waveforms[:, 1:] - self.preemphasis * waveforms[:, :-1]
+        mel = torch.matmul(self.stft(emphasised).transpose(-1, -2), self.fb).transpose(-1, -2)
+        return (torch.log(mel + 1e-5) + 4.5) / 5.0
+
+    def per_clip(self, features: torch.Tensor) -> torch.Tensor:
+        """Nothing is computed per clip: the identity."""
+        return features
+
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         shape = waveforms.shape
-        flat = waveforms.reshape(-1, shape[-1])
-        emphasised = flat[:, 1:] - self.preemphasis * flat[:, :-1]
-        mel = torch.matmul(self.stft(emphasised).transpose(-1, -2), self.fb).transpose(-1, -2)
-        scaled = (torch.log(mel + 1e-5) + 4.5) / 5.0
+        scaled = self.frames(waveforms.reshape(-1, shape[-1]))
         return scaled.reshape(*shape[:-1], *scaled.shape[-2:])

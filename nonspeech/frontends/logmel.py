@@ -53,13 +53,19 @@ class LogMel(nn.Module):
         self.stft = PowerSTFT(n_fft, hop_length, torch.hann_window(n_fft), conv_stft)
         self.register_buffer("fb", fb, persistent=False)
 
+    def frames(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """Log-mel power in dB of (batch, samples), without the per-clip floor: (batch, n_mels, frames)."""
+        mel = torch.matmul(self.stft(waveforms).transpose(-1, -2), self.fb).transpose(-1, -2)
+        return 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
+
+    def per_clip(self, db: torch.Tensor) -> torch.Tensor:
+        """The top_db floor of each clip (batch, n_mels, frames): its maximum minus top_db."""
+        if self.top_db is None:
+            return db
+        return torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - self.top_db)
+
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         shape = waveforms.shape
-        power = self.stft(waveforms.reshape(-1, shape[-1]))
-        mel = torch.matmul(power.transpose(-1, -2), self.fb).transpose(-1, -2)
-        db = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
-        if self.top_db is not None:
-            floor = db.amax(dim=(-2, -1), keepdim=True) - self.top_db
-            db = torch.maximum(db, floor)
+        db = self.per_clip(self.frames(waveforms.reshape(-1, shape[-1])))
         return db.reshape(*shape[:-1], *db.shape[-2:])
 

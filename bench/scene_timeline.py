@@ -1,0 +1,71 @@
+"""A checkpoint's timeline on real scenes, scored against their reference events: 1 s segment F1 per class and macro,
+false-alarm seconds per minute, and the speed of the timeline.
+
+Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
+           [--hop 1.0] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
+           [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
+Without --threshold the checkpoint's per-class thresholds are used (0.5 where it has none), as `predict` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from nonspeech.events import POOLS, class_thresholds, detect
+from nonspeech.predict import classify_recording, read_checkpoint, torch_model
+from nonspeech.scoring import Event, Scores, read_reference, score_timeline
+
+SCENES = Path(__file__).resolve().parents[2] / "shared/realsounds/scenes"
+
+
+def scores_for(windows: dict, reference: dict, model, thresholds, args: argparse.Namespace, pool: str) -> Scores:
+    """Detect events in every scene's windows with these settings and score them."""
+    system = {
+        name: [Event(s.start, s.end, s.label) for s in detect(
+            w, model.classes, model.features["seconds"], thresholds, args.hysteresis, args.min_duration, pool)]
+        for name, w in windows.items()
+    }
+    return score_timeline(reference, system, {name: w.seconds for name, w in windows.items()})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="checkpoint")
+    parser.add_argument("--scenes", type=Path, default=SCENES, help="folder of scene wavs and events.csv")
+    parser.add_argument("--hop", type=float, default=1.0)
+    parser.add_argument("--threshold", type=float, help="one threshold for every class (default: the checkpoint's)")
+    parser.add_argument("--hysteresis", type=float, default=0.1)
+    parser.add_argument("--min-duration", type=float, default=0.0)
+    parser.add_argument("--pool", choices=POOLS, default="mean")
+    parser.add_argument("--sweep-thresholds", type=float, nargs="*", default=[], metavar="P")
+    args = parser.parse_args()
+    model = torch_model(read_checkpoint(args.model))
+    reference = read_reference(args.scenes / "events.csv")
+    start = time.perf_counter()
+    windows = {path.name: classify_recording(path, model, args.hop) for path in sorted(args.scenes.glob("*.wav"))}
+    wall = time.perf_counter() - start
+    seconds = sum(w.seconds for w in windows.values())
+    print(f"{args.model}: {len(windows)} scenes, {seconds / 60:.1f} min, timeline at {seconds / wall:.0f}x real time "
+          f"(hop {args.hop} s); hysteresis {args.hysteresis}, min duration {args.min_duration} s, pool {args.pool}")
+    thresholds = class_thresholds(model.classes, model.thresholds, args.threshold)
+    print("thresholds: " + ", ".join(f"{c} {t:.2f}" for c, t in zip(model.classes, thresholds)))
+    scores = scores_for(windows, reference, model, thresholds, args, args.pool)
+    print("| class | precision | recall | segment F1 | reference segments | system segments |")
+    print("|---|---|---|---|---|---|")
+    for label, c in scores.per_class.items():
+        print(f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['reference_segments']} "
+              f"| {c['system_segments']} |")
+    print(f"| **macro** | | | **{scores.macro_f1:.3f}** | | |")
+    print(f"false alarms: {scores.false_alarms_per_minute:.1f} s per minute ({scores.false_alarm_seconds:.0f} s in "
+          f"{scores.minutes:.1f} min)")
+    for pool in POOLS if args.sweep_thresholds else ():
+        for threshold in args.sweep_thresholds:
+            swept = scores_for(windows, reference, model, class_thresholds(model.classes, {}, threshold), args, pool)
+            print(f"pool {pool:4s} threshold {threshold:.2f}: macro-F1 {swept.macro_f1:.3f}, "
+                  f"false alarms {swept.false_alarms_per_minute:.1f} s/min")
+
+
+if __name__ == "__main__":
+    main()
