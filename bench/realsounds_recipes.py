@@ -2,7 +2,7 @@
 git + DVC copy of the project, with test macro-F1, CV macro-F1 and wall time as a table.
 
 Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recipes embed finetune scratch]
-                                          [--negatives] [--background]
+                                          [--negatives] [--background] [--keep DIR]
 
 Recipes start from configs/pretrained.yaml (embed: frozen AudioSet body + linear head) and change only
 what README "Real recordings" says to change for fine-tuning or for the resnet from scratch.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -53,8 +54,8 @@ def recipe_params(name: str, root: Path, negatives: bool, background: bool) -> d
     return params
 
 
-def run_recipe(name: str, root: Path, negatives: bool, background: bool) -> dict:
-    """Test and CV metrics and wall time of one recipe's whole `dvc repro`."""
+def run_recipe(name: str, root: Path, negatives: bool, background: bool, keep: Path | None) -> dict:
+    """Test and CV metrics and wall time of one recipe's whole `dvc repro`; its model copied to keep/NAME.pt."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         copy_pipeline(repo)
@@ -64,6 +65,9 @@ def run_recipe(name: str, root: Path, negatives: bool, background: bool) -> dict
         total, stages = timed_repro(repo, [])
         metrics = json.loads((repo / "data/eval/metrics.json").read_text())
         detection = json.loads((repo / "data/eval/detection.json").read_text())
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(repo / "data/models/final/model.pt", keep / f"{name}.pt")
     print(f"{name}: " + ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in stages.items()))
     return {"recipe": name, "seconds": total, "detection": detection, **metrics}
 
@@ -74,8 +78,9 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     parser.add_argument("--negatives", action="store_true", help="train with root/negatives as class other")
     parser.add_argument("--background", action="store_true", help="mix the negatives into training clips")
+    parser.add_argument("--keep", type=Path, help="copy each recipe's final model.pt here, as RECIPE.pt")
     args = parser.parse_args()
-    rows = [run_recipe(name, args.root, args.negatives, args.background) for name in args.recipes]
+    rows = [run_recipe(name, args.root, args.negatives, args.background, args.keep) for name in args.recipes]
     print(f"\n== recipes on {args.root}, negatives {args.negatives}, background {args.background} ({os.cpu_count()} cores) ==")
     print("| recipe | test macro-F1 | test accuracy | CV macro-F1 (3 folds) | negatives called a class | whole `dvc repro` |")
     print("|---|---|---|---|---|---|")

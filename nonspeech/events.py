@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BACKGROUND = "other"  # the non-target class: learnt so that it can be rejected, never reported as an event
+from nonspeech.labels import NEGATIVE
+
 DEFAULT_THRESHOLD = 0.5
 POOLS = ("mean", "min", "max")  # max: a stretch is detected when any window covering it is
 
@@ -73,7 +74,7 @@ def detect(
     edges, scores = cell_scores(windows, window_seconds, pool)
     events = []
     for index, label in enumerate(classes):
-        if label == BACKGROUND:
+        if label == NEGATIVE:
             continue
         high = thresholds[index]
         for i, j in active_runs(scores[:, index], high, high * (1.0 - hysteresis)):

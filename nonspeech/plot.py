@@ -11,7 +11,8 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from nonspeech.events import BACKGROUND, Segment, Windows, cell_scores  # noqa: E402
+from nonspeech.events import Segment, Windows, cell_scores  # noqa: E402
+from nonspeech.labels import NEGATIVE  # noqa: E402
 
 
 def plot_timeline(
@@ -21,7 +22,7 @@ def plot_timeline(
     """Write one row per target class: the score of every stretch between window edges (what detection thresholds),
     the class threshold dashed, and the class's events shaded."""
     edges, scores = cell_scores(windows, window_seconds, pool)
-    targets = [i for i, label in enumerate(classes) if label != BACKGROUND]
+    targets = [i for i, label in enumerate(classes) if label != NEGATIVE]
     figure, axes = plt.subplots(len(targets), 1, sharex=True, squeeze=False,
                                 figsize=(min(40.0, 6.0 + windows.seconds / 10.0), 0.9 * len(targets) + 1.2))
     colours = plt.get_cmap("tab10")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nonspeech.events import BACKGROUND
+from nonspeech.labels import NEGATIVE
 
 SEGMENT_SECONDS = 1.0
 REFERENCE_COLUMNS = ("scene", "onset", "offset", "label")
@@ -75,8 +75,8 @@ def covered_seconds(intervals: Iterable[tuple[float, float]]) -> list[tuple[floa
 
 def false_alarm_seconds(reference: Iterable[Event], system: Iterable[Event]) -> float:
     """Seconds where the system reports a target class and the reference has no target event."""
-    truth = covered_seconds((e.onset, e.offset) for e in reference if e.label != BACKGROUND)
-    claimed = covered_seconds((e.onset, e.offset) for e in system if e.label != BACKGROUND)
+    truth = covered_seconds((e.onset, e.offset) for e in reference if e.label != NEGATIVE)
+    claimed = covered_seconds((e.onset, e.offset) for e in system if e.label != NEGATIVE)
     overlap = sum(max(0.0, min(b, d) - max(a, c)) for a, b in claimed for c, d in truth)
     return sum(b - a for a, b in claimed) - overlap
 
@@ -85,7 +85,7 @@ def score_timeline(
     reference: dict[str, list[Event]], system: dict[str, list[Event]], durations: dict[str, float],
 ) -> Scores:
     """Scores over the recordings in `durations` (name to seconds); classes are the target labels of either side."""
-    labels = {e.label for events in (*reference.values(), *system.values()) for e in events} - {BACKGROUND}
+    labels = {e.label for events in (*reference.values(), *system.values()) for e in events} - {NEGATIVE}
     classes = sorted(labels)
     counts = np.zeros((3, len(classes)))  # true positives, false positives, false negatives
     false_alarms = 0.0
