@@ -2,7 +2,7 @@
 git + DVC copy of the project, with test macro-F1, CV macro-F1 and wall time as a table.
 
 Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recipes embed finetune scratch]
-                                          [--negatives] [--background] [--keep DIR]
+                                          [--negatives] [--background] [--keep DIR] [--seconds S]
 
 Recipes start from configs/pretrained.yaml (embed: frozen AudioSet body + linear head) and change only
 what README "Real recordings" says to change for fine-tuning or for the resnet from scratch.
@@ -37,9 +37,10 @@ SCRATCH_KEYS = ("features", "embed", "inputs", "model", "train")  # taken from p
 RECIPES = ("embed", "finetune", "scratch")
 
 
-def recipe_params(name: str, root: Path, negatives: bool, background: bool) -> dict:
+def recipe_params(name: str, root: Path, negatives: bool, background: bool, seconds: float | None = None) -> dict:
     """configs/pretrained.yaml on `root`, changed into recipe `name`; with `negatives`, root/negatives as
-    data.negatives; with `background`, those mixed into training clips (spectrogram recipes)."""
+    data.negatives; with `background`, those mixed into training clips (spectrogram recipes); `seconds` sets the
+    clip and window length."""
     params = yaml.safe_load((PROJECT / "configs/pretrained.yaml").read_text())
     params["data"]["root"] = str(root.resolve())
     params["data"]["negatives"] = str((root / "negatives").resolve()) if negatives else "data/raw/negatives"
@@ -51,15 +52,17 @@ def recipe_params(name: str, root: Path, negatives: bool, background: bool) -> d
         params["train"] = {**params["train"], "epochs": 30}
     if background:
         params["train"]["augment"]["background"]["enabled"] = True
+    if seconds:
+        params["audio"]["seconds"] = seconds
     return params
 
 
-def run_recipe(name: str, root: Path, negatives: bool, background: bool, keep: Path | None) -> dict:
+def run_recipe(name: str, root: Path, negatives: bool, background: bool, keep: Path | None, seconds: float | None) -> dict:
     """Test and CV metrics and wall time of one recipe's whole `dvc repro`; its model copied to keep/NAME.pt."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         copy_pipeline(repo)
-        (repo / "params.yaml").write_text(yaml.safe_dump(recipe_params(name, root, negatives, background), sort_keys=False))
+        (repo / "params.yaml").write_text(yaml.safe_dump(recipe_params(name, root, negatives, background, seconds), sort_keys=False))
         subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qam", name],
                        cwd=repo, check=True)
         total, stages = timed_repro(repo, [])
@@ -79,8 +82,9 @@ def main() -> None:
     parser.add_argument("--negatives", action="store_true", help="train with root/negatives as class other")
     parser.add_argument("--background", action="store_true", help="mix the negatives into training clips")
     parser.add_argument("--keep", type=Path, help="copy each recipe's final model.pt here, as RECIPE.pt")
+    parser.add_argument("--seconds", type=float, help="audio.seconds: clip and window length (default the config's)")
     args = parser.parse_args()
-    rows = [run_recipe(name, args.root, args.negatives, args.background, args.keep) for name in args.recipes]
+    rows = [run_recipe(name, args.root, args.negatives, args.background, args.keep, args.seconds) for name in args.recipes]
     print(f"\n== recipes on {args.root}, negatives {args.negatives}, background {args.background} ({os.cpu_count()} cores) ==")
     print("| recipe | test macro-F1 | test accuracy | CV macro-F1 (3 folds) | negatives called a class | whole `dvc repro` |")
     print("|---|---|---|---|---|---|")
