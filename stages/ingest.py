@@ -11,10 +11,10 @@ from nonspeech.sources import list_clips
 def main(params: dict) -> None:
     data, audio = params["data"], params["audio"]
     root = Path(data["root"])
-    clips, excluded = list_clips(data["source"], root, data["test_fraction"], data["split_seed"])
+    clips, excluded = list_clips(data["source"], root, data["test_fraction"], data["split_seed"], data["classes"])
     ingest(
         clips, excluded, root, Path("data/ingest"), audio["sample_rate"], audio["seconds"],
-        params["ingest"]["max_quarantine_fraction"], params["ingest"]["workers"],
+        params["ingest"]["max_quarantine_fraction"], params["ingest"]["workers"], params["ingest"]["truncated"],
     )
 
 
