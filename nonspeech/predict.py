@@ -39,21 +39,25 @@ class Model:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One file's class probabilities and duration in seconds, or why it could not be classified."""
+    """One file's class probabilities, duration in seconds and any warning about it, or why it could not be
+    classified."""
 
     path: str
     probabilities: np.ndarray | None = None
     seconds: float = 0.0
     error: str = ""
+    warning: str = ""
 
 
 @dataclass(frozen=True)
 class Windows:
-    """Class probabilities (windows, classes) of windows starting at `starts` seconds in a recording."""
+    """Class probabilities (windows, classes) of windows starting at `starts` seconds in a recording, and any
+    warning about the recording."""
 
     starts: np.ndarray
     probabilities: np.ndarray
     seconds: float
+    warning: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ def inference_network(checkpoint: dict) -> nn.Module:
 
 def torch_model(checkpoint: dict, bf16: bool = False) -> Model:
     """The checkpoint's front end and network run by PyTorch; with bf16, the network under bfloat16 autocast
-    (several times faster on CPUs with bf16 matrix units, probabilities within about 1e-3)."""
+    (several times faster on CPUs with bf16 matrix units; probabilities move by up to about 0.02)."""
     frontend = front_end(checkpoint["features"], checkpoint["normalization"])
     network = inference_network(checkpoint)
 
@@ -166,25 +170,27 @@ def classify_files(paths: Iterable[Path], model: Model, batch_size: int = BATCH_
 
     Failures are yielded as soon as they occur; classified files keep their input order."""
     rate, length = model.features["sample_rate"], clip_samples(model.features)
-    batch: list[tuple[str, np.ndarray, float]] = []
+    batch: list[tuple[str, np.ndarray, float, str]] = []
     for path in paths:
         try:
             clip, decoded = load_clip(path, rate, length)
         except AudioError as exc:
             yield Outcome(str(path), error=str(exc))
             continue
-        batch.append((str(path), clip, decoded.frames / decoded.sample_rate))
+        batch.append((str(path), clip, decoded.seconds, decoded.truncation))
         if len(batch) == batch_size:
             yield from _classified(batch, model)
             batch = []
     yield from _classified(batch, model)
 
 
-def _classified(batch: list[tuple[str, np.ndarray, float]], model: Model) -> list[Outcome]:
+def _classified(batch: list[tuple[str, np.ndarray, float, str]], model: Model) -> list[Outcome]:
     if not batch:
         return []
-    probabilities = model.probabilities(np.stack([clip for _, clip, _ in batch]))
-    return [Outcome(path, probs, seconds) for (path, _, seconds), probs in zip(batch, probabilities)]
+    probabilities = model.probabilities(np.stack([clip for _, clip, _, _ in batch]))
+    return [
+        Outcome(path, probs, seconds, warning=warning) for (path, _, seconds, warning), probs in zip(batch, probabilities)
+    ]
 
 
 def window_starts(n_samples: int, window: int, hop: int) -> np.ndarray:
@@ -209,7 +215,7 @@ def classify_recording(path: Path, model: Model, hop_seconds: float, batch_size:
     for i in range(0, len(windows), batch_size):
         batch = windows[i : i + batch_size].copy()
         parts.append(model.probabilities(batch) * batch.any(axis=1, keepdims=True))
-    return Windows(starts / rate, np.concatenate(parts), decoded.frames / decoded.sample_rate)
+    return Windows(starts / rate, np.concatenate(parts), decoded.seconds, decoded.truncation)
 
 
 def timeline(windows: Windows, classes: list[str], window_seconds: float, threshold: float) -> list[Segment]:
