@@ -27,7 +27,8 @@ def readme_exp_show() -> list[str]:
 
 
 def test_metrics_are_only_the_compared_numbers(trained_repo: Path) -> None:
-    shown = json.loads(dvc(trained_repo, "metrics", "show", "--json").stdout)["workspace"]["data"]
+    (workspace,) = json.loads(dvc(trained_repo, "metrics", "show", "--json").stdout).values()
+    shown = workspace["data"]
     assert list(shown) == ["data/eval/metrics.json"]
     metrics = shown["data/eval/metrics.json"]["data"]
     assert {f"{group}.{key}" for group, values in metrics.items() for key in values} == COMPARED
