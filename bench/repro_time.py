@@ -18,7 +18,8 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 PIPELINE_FILES = (
-    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config", ".dvcignore",
+    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config",
+    ".dvc/plots", ".dvcignore",
 )
 
 

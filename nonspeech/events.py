@@ -19,6 +19,7 @@ class Windows:
     starts: np.ndarray
     probabilities: np.ndarray
     seconds: float
+    warning: str = ""  # about the recording, e.g. 'truncated: ...'
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
+
+from nonspeech.grouped import grouped_folds
 
 
 def assign_folds(manifest: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
@@ -13,9 +14,8 @@ def assign_folds(manifest: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFram
     n_groups = train["group"].nunique()
     if n_groups < n_folds:
         raise ValueError(f"cv.folds={n_folds} needs at least that many source groups; the training split has {n_groups}")
-    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     fold = np.full(len(train), -1, dtype=int)
-    for k, (_, held_out) in enumerate(splitter.split(train, train["label"], train["group"])):
+    for k, held_out in enumerate(grouped_folds(train, n_folds, seed, f"cv.folds={n_folds} cross-validation folds")):
         fold[held_out] = k
     return train[["clip_id", "group", "label"]].assign(fold=fold)
 

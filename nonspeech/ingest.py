@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -26,23 +27,29 @@ class IngestError(RuntimeError):
     """The listed input cannot be ingested as a whole."""
 
 
+TRUNCATED_POLICIES = ("quarantine", "warn")
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What decoding one listed file gave: a waveform and its origin, or a quarantine reason."""
+    """What decoding one listed file gave: a waveform and its origin (and a warning), or a quarantine reason."""
 
     clip: np.ndarray | None
     rate: int = 0
     channels: int = 0
     seconds: float = 0.0
     reason: str = ""
+    warning: str = ""
 
 
-def _decode(path: str, sample_rate: int, length: int) -> Outcome:
+def _decode(path: str, sample_rate: int, length: int, truncated: str) -> Outcome:
     try:
         clip, decoded = load_clip(path, sample_rate, length)
     except AudioError as exc:
         return Outcome(None, reason=str(exc))
-    return Outcome(clip, decoded.sample_rate, decoded.channels, decoded.frames / decoded.sample_rate)
+    if decoded.truncation and truncated == "quarantine":
+        return Outcome(None, reason=decoded.truncation)
+    return Outcome(clip, decoded.sample_rate, decoded.channels, decoded.seconds, warning=decoded.truncation)
 
 
 def relative_path(path: str, root: Path) -> str:
@@ -78,9 +85,13 @@ def ingest(
     seconds: float,
     max_quarantine_fraction: float,
     workers: int,
+    truncated: str = "quarantine",
 ) -> dict[str, object]:
-    """Decode every listed clip; write waveforms.zarr, manifest.csv, quarantine.csv and classes.json."""
+    """Decode every listed clip; write waveforms.zarr, manifest.csv, quarantine.csv and classes.json.
+    A file holding less audio than its header claims is quarantined, or kept with a warning (truncated="warn")."""
     start = time.perf_counter()
+    if truncated not in TRUNCATED_POLICIES:
+        raise ValueError(f"ingest.truncated must be one of {', '.join(TRUNCATED_POLICIES)}, got {truncated!r}")
     missing = [p for p in clips["path"] if not Path(p).is_file()]
     if missing:
         shown = "\n  ".join(missing[:10])
@@ -93,13 +104,15 @@ def ingest(
         attributes={"sample_rate": sample_rate, "seconds": seconds},
     )
     relative = [relative_path(p, root) for p in clips["path"]]
-    kept_rows, quarantined, buffer = [], [], []
-    decode = partial(_decode, sample_rate=sample_rate, length=length)
+    kept_rows, quarantined, warned, buffer = [], [], [], []
+    decode = partial(_decode, sample_rate=sample_rate, length=length, truncated=truncated)
     outcomes = parallel_map(decode, list(clips["path"]), workers, "ingest", total=len(clips))
     for outcome, rel, cid, row in zip(outcomes, relative, clip_ids(relative), clips.itertuples(index=False)):
         if outcome.clip is None:
             quarantined.append({"path": row.path, "label": row.label, "split": row.split, "reason": outcome.reason})
             continue
+        if outcome.warning:
+            warned.append(f"warning: {row.path}: {outcome.warning}; kept (ingest.truncated=warn)")
         kept_rows.append({
             "clip_id": cid, "split": row.split, "label": row.label, "group": row.group,
             "path": rel, "orig_rate": outcome.rate,
@@ -131,10 +144,24 @@ def ingest(
         "listed": listed, "kept": len(manifest), "quarantined": len(quarantined),
         "excluded_by_loader": len(excluded), "train": int((manifest["split"] == "train").sum()),
         "test": int((manifest["split"] == "test").sum()), "classes": len(classes),
+        "kept_truncated": len(warned),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for line in warned:
+        print(line, file=sys.stderr)
+    if classes:
+        print_summary(f"classes ({len(classes)}: clips per split)", class_counts(manifest))
     print_summary("ingest", {**summary, "seconds": round(time.perf_counter() - start, 1)})
     return summary
+
+
+def class_counts(manifest: pd.DataFrame) -> dict[str, str]:
+    """'N train, M test' per class of the manifest, in class order."""
+    counts = manifest.groupby(["label", "split"]).size()
+    return {
+        label: ", ".join(f"{counts.get((label, split), 0)} {split}" for split in ("train", "test"))
+        for label in class_names(manifest)
+    }
 
 
 def _flush(waves: zarr.Array, buffer: list[np.ndarray], end: int) -> None:

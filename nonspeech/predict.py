@@ -46,12 +46,14 @@ class Model:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One file's class probabilities and duration in seconds, or why it could not be classified."""
+    """One file's class probabilities, duration in seconds and any warning about it, or why it could not be
+    classified."""
 
     path: str
     probabilities: np.ndarray | None = None
     seconds: float = 0.0
     error: str = ""
+    warning: str = ""
 
 
 def clip_samples(features: dict) -> int:
@@ -111,7 +113,7 @@ def inference_network(checkpoint: dict) -> nn.Module:
 
 def torch_model(checkpoint: dict, bf16: bool = False) -> Model:
     """The checkpoint's preprocessing and network run by PyTorch; with bf16, the network under bfloat16 autocast
-    (several times faster on CPUs with bf16 matrix units, probabilities within about 1e-3)."""
+    (several times faster on CPUs with bf16 matrix units; probabilities move by up to about 0.02)."""
     stages = for_inference(preprocessing(checkpoint))
     frontend, after_frontend = stages[0], stages[1:]
     network = inference_network(checkpoint)
@@ -155,25 +157,27 @@ def classify_files(paths: Iterable[Path], model: Model, batch_size: int = BATCH_
     """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in
     batches. Failures are yielded as soon as they occur; classified files keep their input order."""
     rate, length = model.features["sample_rate"], clip_samples(model.features)
-    batch: list[tuple[str, np.ndarray, float]] = []
+    batch: list[tuple[str, np.ndarray, float, str]] = []
     for path in paths:
         try:
-            clip, seconds = head_clip(path, rate, length)
+            clip, recording = head_clip(path, rate, length)
         except AudioError as exc:
             yield Outcome(str(path), error=str(exc))
             continue
-        batch.append((str(path), clip, seconds))
+        batch.append((str(path), clip, recording.seconds, recording.warning))
         if len(batch) == batch_size:
             yield from _classified(batch, model)
             batch = []
     yield from _classified(batch, model)
 
 
-def _classified(batch: list[tuple[str, np.ndarray, float]], model: Model) -> list[Outcome]:
+def _classified(batch: list[tuple[str, np.ndarray, float, str]], model: Model) -> list[Outcome]:
     if not batch:
         return []
-    probabilities = model.probabilities(np.stack([clip for _, clip, _ in batch]))
-    return [Outcome(path, probs, seconds) for (path, _, seconds), probs in zip(batch, probabilities)]
+    probabilities = model.probabilities(np.stack([clip for _, clip, _, _ in batch]))
+    return [
+        Outcome(path, probs, seconds, warning=warning) for (path, _, seconds, warning), probs in zip(batch, probabilities)
+    ]
 
 
 def classify_recording(path: Path, model: Model, hop_seconds: float, batch_size: int = BATCH_SIZE) -> Windows:
@@ -187,7 +191,7 @@ def classify_recording(path: Path, model: Model, hop_seconds: float, batch_size:
         starts, probabilities = slide(
             recording.blocks, framer, window, hop_seconds * rate, int(model.features.get("hop_length", 1)), batch_size,
         )
-    return Windows(starts / rate, probabilities, recording.seconds)
+    return Windows(starts / rate, probabilities, recording.seconds, recording.warning)
 
 
 def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:

@@ -10,17 +10,19 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from nonspeech.audio import AudioError, fix_length
+from nonspeech.audio import AudioError, fix_length, header_seconds, truncation_message
 
 BLOCK_SECONDS = 30.0  # of input audio per read: a few MB, and few block edges to recompute
 
 
 @dataclass(frozen=True)
 class Recording:
-    """An opened recording: its duration on disk and the iterator of its mono float32 blocks at the target rate."""
+    """An opened recording: its duration on disk, the iterator of its mono float32 blocks at the target rate, and
+    a warning about it ('truncated: ...') or ''."""
 
     seconds: float
     blocks: Iterator[np.ndarray]
+    warning: str
 
 
 def open_recording(path: str | Path, rate: int, block_seconds: float = BLOCK_SECONDS) -> Recording:
@@ -32,7 +34,9 @@ def open_recording(path: str | Path, rate: int, block_seconds: float = BLOCK_SEC
         raise AudioError(f"undecodable: {exc}") from exc
     if info.frames == 0:
         raise AudioError("empty: no samples")
-    return Recording(info.frames / info.samplerate, _blocks(Path(path), info.samplerate, rate, block_seconds))
+    seconds = info.frames / info.samplerate
+    warning = truncation_message(header_seconds(info.extra_info, seconds), seconds)
+    return Recording(seconds, _blocks(Path(path), info.samplerate, rate, block_seconds), warning)
 
 
 def _blocks(path: Path, rate_in: int, rate_out: int, block_seconds: float) -> Iterator[np.ndarray]:
@@ -51,9 +55,10 @@ def _blocks(path: Path, rate_in: int, rate_out: int, block_seconds: float) -> It
         raise AudioError("silent: every sample is zero")
 
 
-def head_clip(path: str | Path, rate: int, length: int) -> tuple[np.ndarray, float]:
-    """The first `length` samples at `rate` (zero-padded when shorter) and the file's duration in seconds, reading
-    only the blocks that hold them; AudioError as open_recording, and when those samples are all zero."""
+def head_clip(path: str | Path, rate: int, length: int) -> tuple[np.ndarray, Recording]:
+    """The first `length` samples at `rate` (zero-padded when shorter) and the opened recording (its duration and
+    warning), reading only the blocks that hold them; AudioError as open_recording, and when those samples are all
+    zero."""
     recording = open_recording(path, rate, block_seconds=min(BLOCK_SECONDS, 2.0 * length / rate))
     parts, received = [], 0
     for block in recording.blocks:
@@ -64,4 +69,4 @@ def head_clip(path: str | Path, rate: int, length: int) -> tuple[np.ndarray, flo
     clip = fix_length(np.concatenate(parts), length)
     if not np.any(clip):
         raise AudioError("silent: every sample is zero")
-    return clip, recording.seconds
+    return clip, recording

@@ -12,11 +12,11 @@ def main(params: dict) -> None:
     data, audio = params["data"], params["audio"]
     root = Path(data["root"])
     clips, excluded = list_clips(
-        data["source"], root, data["test_fraction"], data["split_seed"], Path(data["negatives"]),
+        data["source"], root, data["test_fraction"], data["split_seed"], data["classes"], Path(data["negatives"]),
     )
     ingest(
         clips, excluded, root, Path("data/ingest"), audio["sample_rate"], audio["seconds"],
-        params["ingest"]["max_quarantine_fraction"], params["ingest"]["workers"],
+        params["ingest"]["max_quarantine_fraction"], params["ingest"]["workers"], params["ingest"]["truncated"],
     )
 
 

@@ -5,7 +5,7 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from common import run
+from common import checkpoint_of, resume_path, run
 from launch import launch
 
 from nonspeech.thresholds import calibrate
@@ -24,7 +24,7 @@ def main(params: dict) -> None:
         train_splits=[f"fold{k}" for k in fold_ids], val_splits=[], stats_key="full",
         model_name=params["model"]["name"], model_args=params["model"]["args"], model_weights=params["model"]["weights"],
         cfg=cfg,
-        checkpoint_path=Path("data/models/final/model.pt"), resume_path=Path("data/resume/train_final/state.pt"),
+        checkpoint_path=checkpoint_of("train_final"), resume_path=resume_path("train_final"),
         thresholds=calibrate(out_of_fold, classes, params["thresholds"]["precision"]),
     ), cfg.device)
 

@@ -14,9 +14,11 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 PIPELINE_FILES = (
-    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config", ".dvcignore",
+    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config",
+    ".dvc/plots", ".dvcignore",
 )
 PRECOMPUTE_STAGES = ("shards", "stats")
+TRAINING_STAGES = {"train_cv@0", "train_cv@1", "train_cv@2", "train_final", "evaluate"}
 TINY_PARAMS = {"demo.clips_per_class": 3, "shards.shards_per_split": 2, "ingest.workers": 1, "features.workers": 1}
 
 
@@ -122,3 +124,19 @@ def training_repo(learnable_repo: Path, tmp_path: Path) -> Path:
     set_params(repo, TINY_TRAIN_PARAMS)
     commit_all(repo, "tiny training")
     return repo
+
+
+@pytest.fixture(scope="session")
+def trained_repo(learnable_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """learnable_repo with tiny training params, the whole pipeline run and committed (run cache included)."""
+    repo = Path(shutil.copytree(learnable_repo, tmp_path_factory.mktemp("trained") / "repo", symlinks=True))
+    set_params(repo, TINY_TRAIN_PARAMS)
+    assert stages_run(dvc(repo, "repro").stdout) == TRAINING_STAGES
+    commit_all(repo, "trained")
+    return repo
+
+
+@pytest.fixture
+def trained_copy(trained_repo: Path, tmp_path: Path) -> Path:
+    """A private copy of trained_repo that a test may change."""
+    return Path(shutil.copytree(trained_repo, tmp_path / "repo", symlinks=True))

@@ -1,6 +1,8 @@
 """Precompute outputs: round trip from zarr to shards, fold integrity, exact statistics, bad input."""
 
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 import soundfile as sf
 import zarr
 
+from nonspeech.audio import decode_mono
 from nonspeech.ingest import IngestError, ingest
 from nonspeech.loader import batch_loader, batch_pipeline, shard_urls
 from nonspeech.sources import list_clips
@@ -79,6 +82,7 @@ def _bad_files(root: Path) -> dict[str, str]:
     sf.write(root / "truncated.wav", good, 16000, subtype="PCM_16")
     data = (root / "truncated.wav").read_bytes()
     (root / "truncated.wav").write_bytes(data[:30])
+    write_cut_short(root / "cut_short.wav", good)
     (root / "empty.wav").write_bytes(b"")
     (root / "text.wav").write_text("this is not audio\n")
     sf.write(root / "zeros.wav", np.zeros(16000, np.float32), 16000)
@@ -87,8 +91,15 @@ def _bad_files(root: Path) -> dict[str, str]:
     sf.write(root / "nan.wav", nan, 16000, subtype="FLOAT")
     for i in range(12):
         sf.write(root / f"good{i}.wav", good * (0.1 + i / 20), 16000)
-    return {"truncated.wav": "undecodable", "empty.wav": "undecodable", "text.wav": "undecodable",
-            "zeros.wav": "silent", "nan.wav": "non-finite"}
+    return {"truncated.wav": "undecodable", "cut_short.wav": "truncated", "empty.wav": "empty",
+            "text.wav": "undecodable", "zeros.wav": "silent", "nan.wav": "non-finite"}
+
+
+def write_cut_short(path: Path, samples: np.ndarray, rate: int = 16000, keep: float = 1 / 3) -> None:
+    """A wav whose header still claims all of `samples` but whose file holds only the first `keep` of them."""
+    sf.write(path, samples, rate, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep)])
 
 
 def _clips(root: Path) -> pd.DataFrame:
@@ -114,7 +125,7 @@ def test_bad_audio_is_quarantined_with_its_reason_and_nothing_is_lost(tmp_path: 
 
 def test_too_many_bad_clips_fail_with_a_clear_message(tmp_path: Path) -> None:
     _bad_files(tmp_path)
-    with pytest.raises(IngestError, match=r"5 of 17 clips .*ingest\.max_quarantine_fraction=0\.1"):
+    with pytest.raises(IngestError, match=r"6 of 18 clips .*ingest\.max_quarantine_fraction=0\.1"):
         ingest(_clips(tmp_path), pd.DataFrame(columns=["path", "reason"]), tmp_path, tmp_path / "o", 32000, 1.0, 0.1, 1)
 
 
@@ -136,3 +147,62 @@ def test_nonspeech7k_layout_ingests_with_leaks_reported(tmp_path: Path) -> None:
     assert summary["kept"] + len(report) == summary["listed"]
     assert json.loads((tmp_path / "out" / "classes.json").read_text()) == [
         "breath", "cough", "crying", "laugh", "screaming", "sneeze", "yawn"]
+
+
+@pytest.mark.parametrize("fmt,subtype", [("WAV", "PCM_16"), ("WAV", "FLOAT"), ("AIFF", "PCM_24"), ("W64", "PCM_16")])
+def test_a_file_holding_less_than_its_header_claims_is_truncated(tmp_path: Path, fmt: str, subtype: str) -> None:
+    samples = np.sin(np.linspace(0, 3000, int(3.12 * 16000))).astype(np.float32)
+    path = tmp_path / f"clip.{fmt.lower()}"
+    sf.write(path, samples, 16000, format=fmt, subtype=subtype)
+    assert decode_mono(path).truncation == ""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    decoded = decode_mono(path)
+    assert decoded.seconds == pytest.approx(1.04, abs=0.02)
+    assert re.fullmatch(r"truncated: the header claims 3\.1\d s but the file holds 1\.0\d s", decoded.truncation)
+
+
+def test_an_unknown_data_size_from_a_streaming_writer_is_not_truncation(tmp_path: Path) -> None:
+    path = tmp_path / "stream.wav"
+    sf.write(path, np.sin(np.linspace(0, 300, 16000)).astype(np.float32), 16000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[40:44] = (0xFFFFFFFF).to_bytes(4, "little")  # the data chunk's size field
+    path.write_bytes(bytes(data))
+    assert decode_mono(path).truncation == "" and decode_mono(path).frames == 16000
+
+
+def test_truncated_clip_is_quarantined_or_kept_with_a_warning(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    good = np.sin(np.linspace(0, 3000, int(3.12 * 16000))).astype(np.float32)
+    for i in range(9):
+        sf.write(tmp_path / f"good{i}.wav", good * (0.1 + i / 20), 16000)
+    write_cut_short(tmp_path / "cut_short.wav", good)
+    clips, none = _clips(tmp_path), pd.DataFrame(columns=["path", "reason"])
+
+    ingest(clips, none, tmp_path, tmp_path / "strict", 32000, 1.0, 0.2, 1, "quarantine")
+    report = pd.read_csv(tmp_path / "strict" / "quarantine.csv")
+    assert list(map(os.path.basename, report["path"])) == ["cut_short.wav"]
+    assert report["reason"][0].startswith("truncated: the header claims 3.12 s but the file holds 1.04 s")
+
+    summary = ingest(clips, none, tmp_path, tmp_path / "lenient", 32000, 1.0, 0.2, 1, "warn")
+    manifest = pd.read_csv(tmp_path / "lenient" / "manifest.csv")
+    assert summary["kept"] == 10 and summary["kept_truncated"] == 1
+    assert manifest.loc[manifest["path"] == "cut_short.wav", "orig_seconds"].item() == pytest.approx(1.04, abs=0.01)
+    warnings = [line for line in capfd.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: {tmp_path / 'cut_short.wav'}: truncated: the header claims 3.12 s but the file "
+                        "holds 1.04 s; kept (ingest.truncated=warn)"]
+    with pytest.raises(ValueError, match="ingest.truncated must be one of quarantine, warn, got 'keep'"):
+        ingest(clips, none, tmp_path, tmp_path / "bad", 32000, 1.0, 0.2, 1, "keep")
+
+
+def test_ingest_prints_the_classes_with_their_clip_counts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for label, n in (("cough", 3), ("laugh", 2), ("misc", 1)):
+        for i in range(n):
+            sf.write(tmp_path / f"{label}{i}.wav", np.sin(np.linspace(0, 500 + i, 8000)).astype(np.float32), 8000)
+    paths = sorted(str(p) for p in tmp_path.glob("*.wav"))
+    clips = pd.DataFrame({"path": paths, "label": [Path(p).stem.rstrip("0123456789") for p in paths], "group": paths,
+                          "split": ["test" if p.endswith("0.wav") else "train" for p in paths]})
+    ingest(clips, pd.DataFrame(columns=["path", "reason"]), tmp_path, tmp_path / "out", 16000, 0.5, 0.0, 1)
+    out = capsys.readouterr().out
+    assert "== classes (3: clips per split) ==" in out
+    for line in ("cough  2 train, 1 test", "laugh  1 train, 1 test", "misc   0 train, 1 test"):
+        assert line in out, out

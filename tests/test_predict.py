@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,12 @@ import zarr
 
 from nonspeech.audio import decode_mono, fix_length, resample
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from nonspeech.cli import BF16_TOLERANCE, WINDOW_COLUMNS
 from nonspeech.frontends.normalize import Normalize
 from nonspeech.predict import Model, classify_recording, clip_samples, read_checkpoint, torch_model
 from nonspeech.train import TrainConfig
 from nonspeech.training_run import train_and_save
+from test_precompute import write_cut_short
 
 CLI = Path(sys.executable).with_name("nonspeech")
 TINY_MODEL = {"widths": [4, 8, 8, 16], "hidden": 16, "dropout": 0.0}
@@ -122,7 +125,7 @@ def test_bf16_probabilities_stay_close_to_float32(trained_model: Path, test_audi
 
     fp32, bf16 = probabilities(), probabilities("--bf16")
     assert fp32.keys() == bf16.keys()
-    assert max(abs(fp32[key] - bf16[key]) for key in fp32) < 5e-3
+    assert max(abs(fp32[key] - bf16[key]) for key in fp32) < BF16_TOLERANCE
 
 
 def test_csv_top_k_goes_to_the_out_file(trained_model: Path, test_audio: Path, tmp_path: Path) -> None:
@@ -132,7 +135,7 @@ def test_csv_top_k_goes_to_the_out_file(trained_model: Path, test_audio: Path, t
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     header, *rows = list(csv.reader(out.open()))
-    assert header == ["file", "class", "probability", "class_2", "probability_2"]
+    assert header == ["file", "class", "probability", "class_2", "probability_2", "error"]
     assert len(rows) == len(list(test_audio.glob("cough/*.wav"))) + len(list(test_audio.glob("yawn/*.wav")))
     assert all(float(r[2]) >= float(r[4]) and r[1] != r[3] for r in rows)
 
@@ -287,19 +290,92 @@ def test_a_long_recording_is_streamed_in_bounded_memory(trained_model: Path, tmp
 def test_bad_files_are_reported_and_the_rest_classified(trained_model: Path, test_audio: Path, tmp_path: Path) -> None:
     good = sorted(test_audio.glob("screaming/*.wav"))
     (tmp_path / "truncated.wav").write_bytes(good[0].read_bytes()[:30])
+    (tmp_path / "zero.wav").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not audio")
     sf.write(tmp_path / "silent.flac", np.zeros(16000), 16000)
     (tmp_path / "empty").mkdir()
-    inputs = [*good, tmp_path / "truncated.wav", tmp_path / "notes.txt", tmp_path / "silent.flac",
-              tmp_path / "missing.wav", tmp_path / "empty"]
+    write_cut_short(tmp_path / "cut_short.wav", decode_mono(good[0]).samples, decode_mono(good[0]).sample_rate)
+    inputs = [*good, tmp_path / "truncated.wav", tmp_path / "zero.wav", tmp_path / "notes.txt", tmp_path / "silent.flac",
+              tmp_path / "missing.wav", tmp_path / "empty", tmp_path / "cut_short.wav"]
+    failures = [("missing.wav", "no such file"), ("empty", "empty folder"), ("truncated.wav", "undecodable"),
+                ("zero.wav", "empty: 0-byte file"), ("notes.txt", "undecodable"), ("silent.flac", "silent")]
     result = nonspeech("predict", *inputs, "--model", trained_model, "--format", "csv")
     assert result.returncode == 0, result.stderr
-    assert [Path(row[0]) for row in list(csv.reader(result.stdout.splitlines()))[1:]] == good
+    header, *rows = list(csv.reader(result.stdout.splitlines()))
+    assert header[-1] == "error"
+    assert [Path(row[0]) for row in rows if not row[-1]] == [*good, tmp_path / "cut_short.wav"]
+    assert [(Path(row[0]).name, row[1], row[2]) for row in rows if row[-1]] == [(name, "", "") for name, _ in failures]
     errors = error_lines(result)
-    assert len(errors) == 5
-    for name, reason in [("truncated.wav", "undecodable"), ("notes.txt", "undecodable"), ("silent.flac", "silent"),
-                         ("missing.wav", "no such file"), ("empty", "empty folder")]:
+    assert len(errors) == len(failures) + 1
+    for name, reason in failures:
         assert any(line.startswith(f"error: {tmp_path / name}: {reason}") for line in errors), (name, errors)
+        assert any(Path(row[0]).name == name and row[-1].startswith(reason) for row in rows), (name, rows)
+    assert any(re.fullmatch(rf"warning: {re.escape(str(tmp_path / 'cut_short.wav'))}: truncated: the header claims "
+                            r"\d+\.\d\d s but the file holds \d+\.\d\d s", line) for line in errors), errors
+
+
+def test_json_and_window_outputs_list_every_input_with_its_error(trained_model: Path, test_audio: Path, tmp_path: Path) -> None:
+    good = sorted(test_audio.glob("cough/*.wav"))[:2]
+    (tmp_path / "zero.wav").write_bytes(b"")
+    inputs = [tmp_path / "zero.wav", *good, tmp_path / "missing.wav"]
+    files = json.loads(nonspeech("predict", *inputs, "--model", trained_model, "--format", "json").stdout)
+    assert [(Path(r["file"]).name, r["error"]) for r in files] == [
+        ("missing.wav", "no such file or folder"), ("zero.wav", "empty: 0-byte file"), *((g.name, None) for g in good)]
+    assert all(r["predictions"] for r in files if r["error"] is None)
+    windows = nonspeech("predict", *inputs, "--model", trained_model, "--window", "--format", "json")
+    assert [(Path(r["file"]).name, r["error"]) for r in json.loads(windows.stdout)] == [
+        ("missing.wav", "no such file or folder"), ("zero.wav", "empty: 0-byte file"), *((g.name, None) for g in good)]
+    table = nonspeech("predict", *inputs, "--model", trained_model, "--window", "--format", "csv", "--threshold", "0")
+    header, *rows = list(csv.reader(table.stdout.splitlines()))
+    assert header == [*WINDOW_COLUMNS, "error"]
+    assert [row[-1] for row in rows[:2]] == ["no such file or folder", "empty: 0-byte file"]
+    assert {Path(row[0]) for row in rows[2:]} == set(good) and not any(row[-1] for row in rows[2:])
+
+
+def test_out_never_overwrites_an_input_audio_file(trained_model: Path, test_audio: Path, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(sorted(test_audio.glob("laugh/*.wav"))[0].read_bytes())
+    before = clip.read_bytes()
+    for target, inputs in ((clip, [clip]), (tmp_path / "." / "clip.wav", [tmp_path])):
+        result = nonspeech("predict", *inputs, "--model", trained_model, "--out", target)
+        assert result.returncode == 1
+        assert error_lines(result) == [f"error: --out {target} is one of the input audio files; refusing to overwrite it"]
+    assert clip.read_bytes() == before
+
+
+def test_options_that_do_not_apply_are_errors_or_notes(trained_model: Path, test_audio: Path) -> None:
+    clip = sorted(test_audio.glob("yawn/*.wav"))[0]
+    for extra, message in ((["--window", "--top-k", "2"], "--top-k applies to whole files"),
+                           (["--hop", "2"], "--hop only applies with --window")):
+        result = nonspeech("predict", clip, "--model", trained_model, *extra)
+        assert result.returncode == 2 and result.stdout == ""
+        assert error_lines(result)[-1].startswith(f"nonspeech predict: error: {message}")
+    classes = load_checkpoint(trained_model)["classes"]
+    result = nonspeech("predict", clip, "--model", trained_model, "--top-k", "99", "--format", "json")
+    assert result.returncode == 0
+    assert error_lines(result) == [f"note: --top-k 99 is more than the model's {len(classes)} classes; showing all {len(classes)}"]
+    assert len(json.loads(result.stdout)[0]["predictions"]) == len(classes)
+
+
+def test_help_and_version_do_not_load_torch_numpy_or_soundfile() -> None:
+    probe = ("import sys\nfrom nonspeech.cli import main\n"
+             "for argv in (['--help'], ['predict', '--help'], ['--version']):\n"
+             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+             "print(sorted(m for m in ('torch', 'numpy', 'soundfile', 'pandas') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]"
+    assert "nonspeech 0.1.0" in result.stdout
+    assert nonspeech("--version").stdout == "nonspeech 0.1.0\n"
+
+
+def test_train_cv_without_a_fold_prints_its_usage(tmp_path: Path) -> None:
+    script = Path(__file__).resolve().parents[1] / "stages" / "train_cv.py"
+    for argv in ([], ["zero"], ["0", "1"]):
+        result = subprocess.run([sys.executable, str(script), *argv], cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "usage: python stages/train_cv.py FOLD   (FOLD: an entry of cv.fold_ids; `dvc repro train_cv@FOLD` runs it)"]
 
 
 def test_nothing_classified_fails(trained_model: Path, tmp_path: Path) -> None:

@@ -1,29 +1,59 @@
-"""The accelerator-VM workflow on one machine: a workstation precomputes and pushes; a fresh clone pulls only
-what training needs, trains and evaluates without rerunning (or ever holding) the precompute inputs."""
+"""The accelerator-VM workflow on one machine: a workstation pushes to a remote and a fresh clone runs the README's
+`dvc repro --pull --allow-missing evaluate`. With only the shards and stats pushed it trains and evaluates without
+rerunning (or ever holding) the precompute inputs; with everything pushed it reruns nothing, and a change to an
+evaluation parameter reruns evaluate alone on the pulled models."""
 
 from pathlib import Path
 
-from conftest import LEARNABLE_PARAMS, PRECOMPUTE_STAGES, TINY_TRAIN_PARAMS, commit_all, dvc, make_pipeline_repo, sh, stages_run
+from conftest import (
+    LEARNABLE_PARAMS, PRECOMPUTE_STAGES, TINY_TRAIN_PARAMS, TRAINING_STAGES, commit_all, dvc, make_pipeline_repo,
+    set_params, sh, stages_run,
+)
 
-TRAINING_STAGES = {"train_cv@0", "train_cv@1", "train_cv@2", "train_final", "evaluate"}
+VM_COMMAND = ("repro", "--pull", "--allow-missing", "evaluate")
 
 
-def test_vm_pulls_shards_and_trains_without_precompute(tmp_path: Path) -> None:
+def workstation_and_vm(tmp_path: Path, push: tuple[str, ...]) -> Path:
+    """A workstation that ran `push`'s stages (all when empty) and pushed them; return a fresh clone of it."""
     remote = tmp_path / "remote"
     workstation = make_pipeline_repo(tmp_path / "workstation", {**LEARNABLE_PARAMS, **TINY_TRAIN_PARAMS})
     dvc(workstation, "remote", "modify", "--local", "storage", "url", str(remote))
-    dvc(workstation, "repro", *PRECOMPUTE_STAGES)
-    dvc(workstation, "push", *PRECOMPUTE_STAGES)
-    commit_all(workstation, "precomputed features")
-
+    dvc(workstation, "repro", *push)
+    dvc(workstation, "push", *push)
+    commit_all(workstation, "pipeline outputs")
     vm = tmp_path / "vm"
     sh(tmp_path, "git", "clone", "-q", str(workstation), str(vm))
     dvc(vm, "remote", "modify", "--local", "storage", "url", str(remote))
-    out = dvc(vm, "repro", "--pull", "--allow-missing", "evaluate").stdout
+    return vm
 
-    assert stages_run(out) == TRAINING_STAGES
-    assert (vm / "data/eval/metrics.json").is_file() and (vm / "data/models/final/model.pt").is_file()
+
+def assert_no_precompute_inputs(vm: Path) -> None:
+    """Neither the raw audio nor the waveforms or log-mels were ever needed on the VM."""
     assert not (vm / "data/raw/demo").exists() and not list(vm.rglob("*.wav"))
     for precompute_only in ["data/ingest/waveforms.zarr", "data/features/logmel.zarr"]:
         assert not (vm / precompute_only).exists(), precompute_only
+
+
+def test_vm_pulls_shards_and_trains_without_precompute(tmp_path: Path) -> None:
+    vm = workstation_and_vm(tmp_path, PRECOMPUTE_STAGES)
+    out = dvc(vm, *VM_COMMAND).stdout
+
+    assert stages_run(out) == TRAINING_STAGES
+    assert (vm / "data/eval/metrics.json").is_file() and (vm / "data/models/final/model.pt").is_file()
+    assert_no_precompute_inputs(vm)
     assert stages_run(dvc(vm, "repro", "--allow-missing", "evaluate").stdout) == set()
+
+
+def test_vm_after_a_full_push_retrains_nothing_and_reevaluates_the_pulled_model(tmp_path: Path) -> None:
+    vm = workstation_and_vm(tmp_path, ())
+    committed = (vm / "data/eval/metrics.json").read_text()
+
+    assert stages_run(dvc(vm, *VM_COMMAND).stdout) == set()
+    assert (vm / "data/eval/metrics.json").read_text() == committed
+
+    set_params(vm, {"evaluate.n_errors": 2})
+    out = dvc(vm, *VM_COMMAND).stdout
+    assert stages_run(out) == {"evaluate"}
+    assert (vm / "data/models/final/model.pt").is_file() and len((vm / "data/eval/errors.csv").read_text().splitlines()) <= 3
+    assert (vm / "data/eval/metrics.json").read_text() == committed
+    assert_no_precompute_inputs(vm)

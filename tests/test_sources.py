@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import soundfile as sf
 
+from nonspeech.folds import assign_folds
 from nonspeech.sources import CLIP_COLUMNS, EXCLUDED_COLUMNS, class_names, list_clips
 from nonspeech.sources.demo import SAMPLE_RATES, generate_demo
 from nonspeech7k_replica import CLASSES, LEAK_CLASS, NON_ASCII_SOURCE, make_nonspeech7k_replica
@@ -213,3 +215,43 @@ def test_bad_csv_contents_are_errors(tmp_path: Path) -> None:
 def test_unknown_source_names_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="demo, folder, nonspeech7k"):
         list_clips("esc50", tmp_path, 0.2, 0)
+
+
+def test_unexpected_class_folder_is_rejected_when_data_classes_is_given(tmp_path: Path) -> None:
+    for label in ("cough", "laugh", "misc"):
+        touch(tmp_path, *(f"{label}/{i}.wav" for i in range(5)))
+    clips, _ = list_clips("folder", tmp_path, 0.2, 0)
+    assert class_names(clips) == ["cough", "laugh", "misc"]  # without data.classes every folder is a class
+    with pytest.raises(ValueError, match=rf"\['misc'\] are not in data.classes \['cough', 'laugh'\] "
+                                         rf"\(e\.g\. misc: {tmp_path / 'misc' / '0.wav'}\)"):
+        list_clips("folder", tmp_path, 0.2, 0, ["cough", "laugh"])
+    with pytest.raises(ValueError, match=r"data.classes lists \['yawn'\], which have no files"):
+        list_clips("folder", tmp_path, 0.2, 0, ["cough", "laugh", "misc", "yawn"])
+    assert list_clips("folder", tmp_path, 0.2, 0, ["misc", "laugh", "cough"])[0].equals(clips)
+
+
+def test_thin_class_is_one_clear_line_naming_the_test_hold_out_not_a_sklearn_warning(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    touch(tmp_path, *(f"cough/{i}.wav" for i in range(10)), "misc/a.wav", "misc/b.wav")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's UserWarning would fail the test
+        list_clips("folder", tmp_path, 0.2, 0)
+    assert capfd.readouterr().err.splitlines() == [
+        "warning: class misc (2 groups) has fewer source groups than the 5 needed for holding out "
+        "data.test_fraction=0.2 of each class, so some of the 5 splits get none of it"
+    ]
+
+
+def test_thin_class_in_cross_validation_names_cv_folds(capfd: pytest.CaptureFixture) -> None:
+    rows = [("cough", f"c{i}") for i in range(6)] + [("misc", "m0"), ("misc", "m1"), ("yawn", "y0")]
+    manifest = pd.DataFrame({"clip_id": [g for _, g in rows], "label": [label for label, _ in rows],
+                             "group": [g for _, g in rows], "split": "train"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        folds = assign_folds(manifest, 3, 0)
+    assert sorted(folds["fold"].unique()) == [0, 1, 2]
+    assert capfd.readouterr().err.splitlines() == [
+        "warning: class misc (2 groups), yawn (1 group) have fewer source groups than the 3 needed for "
+        "cv.folds=3 cross-validation folds, so some of the 3 splits get none of them"
+    ]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
+from nonspeech.grouped import grouped_folds
 from nonspeech.labels import NEGATIVE
 from nonspeech.sources.folder import AUDIO_EXTENSIONS, list_folder
 from nonspeech.sources.nonspeech7k import list_nonspeech7k
@@ -25,14 +25,18 @@ LOADERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 
 
 def list_clips(
-    source: str, root: Path, test_fraction: float, split_seed: int, negatives: Path | None = None,
+    source: str, root: Path, test_fraction: float, split_seed: int, classes: list[str] | None = None,
+    negatives: Path | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Load `source` from `root` and the non-target clips of the folder source `negatives` (labelled NEGATIVE),
-    carve a test split where one has none and drop leaking train rows.
+    """Load `source` from `root` (only `classes`, when given) and the non-target clips of the folder source
+    `negatives` (labelled NEGATIVE), carve a test split where one has none and drop leaking train rows.
     Returns (clips, excluded); clips are sorted by split, then path."""
     if source not in LOADERS:
         raise ValueError(f"unknown data source {source!r}; valid sources: {', '.join(sorted(LOADERS))}")
-    clips = with_test_split(LOADERS[source](Path(root)), test_fraction, split_seed)
+    clips = LOADERS[source](Path(root))
+    if classes:
+        check_classes(clips, classes, Path(root))
+    clips = with_test_split(clips, test_fraction, split_seed)
     if negatives is not None:
         clips = pd.concat([clips, list_negatives(Path(negatives), class_names(clips), test_fraction, split_seed)])
     clips, excluded = drop_leaks(clips)
@@ -72,11 +76,26 @@ def carve_test_split(clips: pd.DataFrame, test_fraction: float, seed: int) -> pd
     n_groups = ordered["group"].nunique()
     if n_groups < n_splits:
         raise ValueError(f"carving test fraction {test_fraction} needs at least {n_splits} groups, found {n_groups}")
-    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    _, test_rows = next(folds.split(ordered, ordered["label"], ordered["group"]))
+    purpose = f"holding out data.test_fraction={test_fraction} of each class"
+    test_rows = grouped_folds(ordered, n_splits, seed, purpose)[0]
     split = np.full(len(ordered), "train", dtype=object)
     split[test_rows] = "test"
     return ordered.assign(split=split)
+
+
+def check_classes(clips: pd.DataFrame, classes: list[str], root: Path) -> None:
+    """ValueError naming any label outside `classes` (with an example file) and any listed class with no files."""
+    labels = clips["label"].astype(str)
+    unexpected = sorted(set(labels) - set(classes))
+    if unexpected:
+        examples = "; ".join(f"{label}: {clips.loc[labels == label, 'path'].iloc[0]}" for label in unexpected)
+        raise ValueError(
+            f"{root}: class(es) {unexpected} are not in data.classes {list(classes)} (e.g. {examples}); "
+            "remove those files or add the classes to data.classes"
+        )
+    absent = [label for label in classes if label not in set(labels)]
+    if absent:
+        raise ValueError(f"{root}: data.classes lists {absent}, which have no files")
 
 
 def drop_leaks(clips: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -1,0 +1,76 @@
+"""`dvc plots show` on a trained pipeline: the plots dvc.yaml defines, every axis named, and an offline page that
+renders in a real headless Chromium with the network blocked (skipped where Chromium is not installed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT, dvc, run_env
+
+CLI = Path(sys.executable).with_name("nonspeech")
+CURVES = {
+    "Validation macro-F1 per epoch": ("Epoch", "Validation macro-F1", {"fold0", "fold1", "fold2"}),
+    "Validation loss per epoch": ("Epoch", "Validation loss (weighted cross-entropy)", {"fold0", "fold1", "fold2"}),
+    "Training loss per epoch": ("Epoch", "Training loss (weighted cross-entropy)", {"fold0", "fold1", "fold2", "final"}),
+}
+TABLES = {
+    "data/eval/confusion.csv": ("Actual class", "Predicted class"),
+    "data/eval/cv_folds.csv": ("Validation macro-F1", "CV fold"),
+}
+CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
+
+
+def axis_titles(spec: object) -> list[str]:
+    """The titles of every x and y encoding anywhere in a Vega-Lite spec (layers and facets included)."""
+    if isinstance(spec, list):
+        return [title for item in spec for title in axis_titles(item)]
+    if not isinstance(spec, dict):
+        return []
+    own = [spec[axis].get("title") for axis in ("x", "y") if isinstance(spec.get(axis), dict) and "field" in spec[axis]]
+    return own + [title for key, value in spec.items() if key not in ("x", "y") for title in axis_titles(value)]
+
+
+def test_plots_are_the_fold_overlays_confusion_and_fold_bars_with_named_axes(trained_repo: Path) -> None:
+    plots = json.loads(dvc(trained_repo, "plots", "show", "--json").stdout)["data"]
+    assert set(plots) == set(CURVES) | set(TABLES)
+    for name, (x_title, y_title, runs) in CURVES.items():
+        (plot,) = plots[name]
+        spec = plot["content"]
+        assert set(axis_titles(spec)) == {x_title, y_title}
+        assert spec["encoding"]["color"]["field"] == "run"  # one colour per fold (and the final run)
+        assert {re.match(r"(fold\d|final)/", row["filename"]).group(1) for row in spec["data"]["values"]} == runs
+    for name, titles in TABLES.items():
+        assert set(axis_titles(plots[name][0]["content"])) == set(titles)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install chromium)")
+def test_offline_page_renders_every_plot_in_headless_chromium_without_network(trained_repo: Path, tmp_path: Path) -> None:
+    template, out = tmp_path / "template.html", tmp_path / "plots"
+    made = subprocess.run([str(CLI), "plots-template", "--out", str(template)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    dvc(trained_repo, "plots", "show", "--html-template", str(template), "-o", str(out))
+    page = (out / "index.html").read_text()
+    assert "<script src=" not in page  # nothing is fetched: the libraries are inline
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
+               "--virtual-time-budget=20000", "--window-size=1000,2000"]
+    url = (out / "index.html").as_uri()
+    dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, env=run_env(), timeout=180).stdout
+    shot = subprocess.run([*browser, f"--screenshot={tmp_path / 'plots.png'}", url], capture_output=True, env=run_env(),
+                          timeout=180)
+    assert shot.returncode == 0 and (tmp_path / "plots.png").stat().st_size > 20_000
+    assert len(re.findall(r'<svg[^>]*class="marks"', dom)) == len(CURVES) + len(TABLES)
+    drawn = set(re.findall(r"<text[^>]*>([^<]+)</text>", dom))
+    titles = {title for x, y, _ in CURVES.values() for title in (x, y)} | {t for pair in TABLES.values() for t in pair}
+    assert titles <= drawn, titles - drawn
+    assert {"fold0", "fold1", "fold2", "final"} <= drawn
+
+
+def test_dvc_plots_output_is_ignored_by_git() -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", "dvc_plots/index.html"], cwd=PROJECT)
+    assert ignored.returncode == 0
