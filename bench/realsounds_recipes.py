@@ -84,16 +84,21 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy each recipe's final model.pt here, as RECIPE.pt")
     parser.add_argument("--seconds", type=float, help="audio.seconds: clip and window length (default the config's)")
     args = parser.parse_args()
-    rows = [run_recipe(name, args.root, args.negatives, args.background, args.keep, args.seconds) for name in args.recipes]
-    print(f"\n== recipes on {args.root}, negatives {args.negatives}, background {args.background} ({os.cpu_count()} cores) ==")
-    print("| recipe | test macro-F1 | test accuracy | CV macro-F1 (3 folds) | negatives called a class | whole `dvc repro` |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
+    header = (
+        f"\n== recipes on {args.root}, negatives {args.negatives}, background {args.background} ({os.cpu_count()} cores) ==\n"
+        "| recipe | test macro-F1 | test accuracy | CV macro-F1 (3 folds) | negatives called a class | whole `dvc repro` |\n"
+        "|---|---|---|---|---|---|"
+    )
+    lines = []
+    for name in args.recipes:  # each row printed as soon as its recipe is done, the table again at the end
+        row = run_recipe(name, args.root, args.negatives, args.background, args.keep, args.seconds)
         test, cv = row["test"], row["cv"]
         called = row["detection"].get("other", {}).get("called_a_class")
-        print(f"| {row['recipe']} | {test['macro_f1']:.3f} | {test['accuracy']:.3f} | {cv['mean']:.3f} ± {cv['std']:.3f} "
-              f"| {'-' if called is None else f'{called:.3f}'} | {row['seconds']:.0f} s |")
-
+        lines.append(f"| {name} | {test['macro_f1']:.3f} | {test['accuracy']:.3f} | {cv['macro_f1']:.3f} ± "
+                     f"{cv['macro_f1_std']:.3f} | {'-' if called is None else f'{called:.3f}'} | {row['seconds']:.0f} s |")
+        print(lines[-1], flush=True)
+    print(header)
+    print("\n".join(lines))
 
 if __name__ == "__main__":
     main()
