@@ -100,5 +100,6 @@ def main() -> None:
     print(header)
     print("\n".join(lines))
 
+
 if __name__ == "__main__":
     main()

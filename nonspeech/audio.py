@@ -58,10 +58,15 @@ def header_seconds(log: str, seconds: float) -> float:
     return claimed
 
 
-def decode_mono(path: str | Path) -> Decoded:
-    """Read any soundfile-readable file as float32 and average its channels to mono."""
+def check_not_empty(path: str | Path) -> None:
+    """AudioError for a 0-byte file, which decoders would call unrecognised."""
     if Path(path).is_file() and Path(path).stat().st_size == 0:
         raise AudioError("empty: 0-byte file")
+
+
+def decode_mono(path: str | Path) -> Decoded:
+    """Read any soundfile-readable file as float32 and average its channels to mono."""
+    check_not_empty(path)
     try:
         with sf.SoundFile(str(path)) as f:
             data, rate, log = f.read(dtype="float32", always_2d=True), f.samplerate, f.extra_info

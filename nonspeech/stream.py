@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from nonspeech.audio import AudioError, fix_length, header_seconds, truncation_message
+from nonspeech.audio import AudioError, check_not_empty, fix_length, header_seconds, truncation_message
 
 BLOCK_SECONDS = 30.0  # of input audio per read: a few MB, and few block edges to recompute
 
@@ -28,6 +28,7 @@ class Recording:
 def open_recording(path: str | Path, rate: int, block_seconds: float = BLOCK_SECONDS) -> Recording:
     """Open a soundfile-readable file; AudioError when it cannot be read, is empty, and (while iterating) when a
     block holds NaN or inf or the whole file is silent."""
+    check_not_empty(path)
     try:
         info = sf.info(str(path))
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError or TypeError

@@ -40,7 +40,7 @@ def write_folder(root: Path, labels: list[str], per_label: int, seed: int = 0) -
 def test_negatives_join_as_class_other_with_their_own_groups_and_test_split(tmp_path: Path) -> None:
     targets = write_folder(tmp_path / "targets", TARGETS, 6)
     negatives = write_folder(tmp_path / "negatives", NOISES, 5)
-    clips, _ = list_clips("folder", targets, 0.2, 0, negatives)
+    clips, _ = list_clips("folder", targets, 0.2, 0, negatives=negatives)
     other = clips[clips["label"] == "other"]
     assert len(other) == 15 and set(clips["label"]) == {"cough", "laugh", "other"}
     assert other["group"].str.startswith("negative:").all()
@@ -50,19 +50,19 @@ def test_negatives_join_as_class_other_with_their_own_groups_and_test_split(tmp_
 def test_negatives_folder_errors_and_warning(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     targets = write_folder(tmp_path / "targets", TARGETS, 6)
     (tmp_path / "empty").mkdir()
-    clips, _ = list_clips("folder", targets, 0.2, 0, tmp_path / "empty")
+    clips, _ = list_clips("folder", targets, 0.2, 0, negatives=tmp_path / "empty")
     assert "other" not in set(clips["label"])
     assert capsys.readouterr().out.strip() == (
         f"warning: data.negatives {tmp_path / 'empty'} holds no audio files: training without negatives"
     )
     clash = write_folder(tmp_path / "clash", ["rain", "cough"], 3)
     with pytest.raises(ValueError, match=r"clash: class\(es\) \['cough'\] are target classes"):
-        list_clips("folder", targets, 0.2, 0, clash)
+        list_clips("folder", targets, 0.2, 0, negatives=clash)
     named_other = write_folder(tmp_path / "with_other", ["cough", "other"], 6)
     with pytest.raises(ValueError, match="a class named 'other', the label reserved for data.negatives"):
-        list_clips("folder", named_other, 0.2, 0, write_folder(tmp_path / "n", ["rain"], 3))
+        list_clips("folder", named_other, 0.2, 0, negatives=write_folder(tmp_path / "n", ["rain"], 3))
     with pytest.raises(FileNotFoundError, match="is not a folder"):
-        list_clips("folder", targets, 0.2, 0, tmp_path / "absent")
+        list_clips("folder", targets, 0.2, 0, negatives=tmp_path / "absent")
 
 
 def test_target_clips_are_scored_among_targets_and_negatives_by_how_often_they_are_called_a_class() -> None:
