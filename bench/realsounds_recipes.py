@@ -3,6 +3,7 @@ git + DVC copy of the project, with test macro-F1, CV macro-F1 and wall time as 
 
 Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recipes embed finetune scratch]
                                           [--negatives] [--background] [--keep DIR] [--seconds S]
+                                          [--set train.epochs=20 ...]
 
 Recipes start from configs/pretrained.yaml (embed: frozen AudioSet body + linear head) and change only
 what README "Real recordings" says to change for fine-tuning or for the resnet from scratch.
@@ -57,12 +58,28 @@ def recipe_params(name: str, root: Path, negatives: bool, background: bool, seco
     return params
 
 
-def run_recipe(name: str, root: Path, negatives: bool, background: bool, keep: Path | None, seconds: float | None) -> dict:
+def set_dotted(params: dict, assignment: str) -> None:
+    """Apply one `a.b.c=VALUE` (VALUE read as YAML) to nested params."""
+    dotted, _, value = assignment.partition("=")
+    *parents, leaf = dotted.split(".")
+    node = params
+    for key in parents:
+        node = node[key]
+    node[leaf] = yaml.safe_load(value)
+
+
+def run_recipe(
+    name: str, root: Path, negatives: bool, background: bool, keep: Path | None, seconds: float | None,
+    assignments: list[str],
+) -> dict:
     """Test and CV metrics and wall time of one recipe's whole `dvc repro`; its model copied to keep/NAME.pt."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         copy_pipeline(repo)
-        (repo / "params.yaml").write_text(yaml.safe_dump(recipe_params(name, root, negatives, background, seconds), sort_keys=False))
+        params = recipe_params(name, root, negatives, background, seconds)
+        for assignment in assignments:
+            set_dotted(params, assignment)
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qam", name],
                        cwd=repo, check=True)
         total, stages = timed_repro(repo, [])
@@ -83,6 +100,7 @@ def main() -> None:
     parser.add_argument("--background", action="store_true", help="mix the negatives into training clips")
     parser.add_argument("--keep", type=Path, help="copy each recipe's final model.pt here, as RECIPE.pt")
     parser.add_argument("--seconds", type=float, help="audio.seconds: clip and window length (default the config's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a further param change")
     args = parser.parse_args()
     header = (
         f"\n== recipes on {args.root}, negatives {args.negatives}, background {args.background} ({os.cpu_count()} cores) ==\n"
@@ -91,7 +109,7 @@ def main() -> None:
     )
     lines = []
     for name in args.recipes:  # each row printed as soon as its recipe is done, the table again at the end
-        row = run_recipe(name, args.root, args.negatives, args.background, args.keep, args.seconds)
+        row = run_recipe(name, args.root, args.negatives, args.background, args.keep, args.seconds, args.set)
         test, cv = row["test"], row["cv"]
         called = row["detection"].get("other", {}).get("called_a_class")
         lines.append(f"| {name} | {test['macro_f1']:.3f} | {test['accuracy']:.3f} | {cv['macro_f1']:.3f} ± "
