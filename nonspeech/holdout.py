@@ -13,7 +13,7 @@ from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
 from nonspeech.devices import resolve_device
 from nonspeech.evaluation import Predictions, evaluate, padded, summarize
 from nonspeech.frontends import describe
-from nonspeech.labels import NEGATIVE
+from nonspeech.labels import negative_index
 from nonspeech.frontends.normalize import Normalize
 from nonspeech.loader import batch_loader, batch_pipeline
 from nonspeech.metrics import cv_summary
@@ -69,7 +69,7 @@ def score_checkpoint(
     batches = padded(batch_loader(batch_pipeline(shards.urls, batch_size, shuffle=False), workers), batch_size)
     sums, predictions = evaluate(
         lambda x: model(normalize(x)), on_device(batches, device), len(classes), device, bf16, keep_predictions=True,
-        negative=classes.index(NEGATIVE) if NEGATIVE in classes else None,
+        negative=negative_index(classes),
     )
     return summarize(sums, classes), predictions, classes
 

@@ -25,7 +25,7 @@ from nonspeech.distributed import World, all_sum, data_parallel, local_device, s
 from nonspeech.evaluation import EvalSums, evaluate, padded, summarize
 from nonspeech.frontends.normalize import Normalize
 from nonspeech.loader import batch_loader, batch_pipeline
-from nonspeech.labels import NEGATIVE
+from nonspeech.labels import negative_index
 from nonspeech.mixing import background_mixer
 from nonspeech.models import build_model, load_pretrained
 from nonspeech.resume import load_state, save_state
@@ -173,7 +173,7 @@ def validate(
     """Loss, accuracy, macro-F1 and per-class scores on the validation shards (model already in eval mode),
     summed over every rank's share of them."""
     batches = on_device(epoch_batches(urls, cfg, 0, training=False), device)
-    negative = classes.index(NEGATIVE) if NEGATIVE in classes else None
+    negative = negative_index(classes)
     sums, _ = evaluate(lambda x: forward(normalize(x)), batches, len(classes), device, cfg.bf16, negative=negative)
     return summarize(EvalSums(all_sum(sums.loss, world), all_sum(sums.confusion, world)), classes)
 
@@ -190,7 +190,7 @@ def mixer(features: dict, classes: list[str], cfg: TrainConfig) -> Mixer | None:
     if cfg.augment.background is None:
         return None
     low, high, probability = cfg.augment.background
-    return background_mixer(features, classes.index(NEGATIVE) if NEGATIVE in classes else None, (low, high), probability)
+    return background_mixer(features, negative_index(classes), (low, high), probability)
 
 
 def fit(
