@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 
 RESUME_ROOT = Path("data/resume")
@@ -16,6 +18,12 @@ RESUME_ROOT = Path("data/resume")
 def load_params(path: str = "params.yaml") -> dict:
     """The pipeline's parameters."""
     return yaml.safe_load(Path(path).read_text())
+
+
+def fold_of_row(manifest: pd.DataFrame) -> np.ndarray:
+    """Each manifest row's CV fold from data/folds/folds.csv; -1 for test clips."""
+    folds = pd.read_csv("data/folds/folds.csv")
+    return manifest[["clip_id"]].merge(folds, on="clip_id", how="left")["fold"].fillna(-1).astype(int).to_numpy()
 
 
 def checkpoint_of(stage: str) -> Path | None:

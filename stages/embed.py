@@ -1,11 +1,14 @@
-"""Stage embed@NAME: clip embeddings of the features by the frozen pretrained body configured as embed.NAME."""
+"""Stage embed@NAME: clip embeddings of the features by the frozen pretrained body configured as embed.NAME, with
+its noisy views (negatives of the clip's own fold mixed in)."""
 
 import sys
 from pathlib import Path
 
-from common import run
+import pandas as pd
+from common import fold_of_row, run
 
 from nonspeech.embed import compute_embeddings
+from nonspeech.labels import NEGATIVE
 
 
 def main(params: dict) -> None:
@@ -13,8 +16,12 @@ def main(params: dict) -> None:
         raise ValueError(f"usage: python stages/embed.py NAME, NAME one of embed: {sorted(params['embed'])}")
     name = sys.argv[1]
     spec = params["embed"][name]
+    views = spec["views"]
+    manifest = pd.read_csv("data/ingest/manifest.csv")
     compute_embeddings(
-        Path("data/features/logmel.zarr"), Path(f"data/embed/{name}.zarr"), Path(spec["weights"]), spec["width"], spec["tags"],
+        Path("data/features/logmel.zarr"), Path(f"data/embed/{name}.zarr"), Path(spec["weights"]), spec["width"],
+        spec["tags"], views["count"], fold_of_row(manifest), (manifest["label"] == NEGATIVE).to_numpy(),
+        (views["snr_low"], views["snr_high"]), views["seed"],
     )
 
 

@@ -5,17 +5,15 @@ from pathlib import Path
 
 import pandas as pd
 import zarr
-from common import run
+from common import fold_of_row, run
 
 from nonspeech.stats import fold_statistics
 
 
 def main(params: dict) -> None:
-    manifest = pd.read_csv("data/ingest/manifest.csv")
-    folds = pd.read_csv("data/folds/folds.csv")
-    fold_of_row = manifest[["clip_id"]].merge(folds, on="clip_id", how="left")["fold"].fillna(-1).astype(int)
+    folds = fold_of_row(pd.read_csv("data/ingest/manifest.csv"))
     features = zarr.open_array(params["inputs"], mode="r")
-    stats = fold_statistics(features, fold_of_row.to_numpy(), list(params["cv"]["fold_ids"]))
+    stats = fold_statistics(features, folds, list(params["cv"]["fold_ids"]))
     stats["features"] = {k: v for k, v in features.attrs.items() if k != "versions"}
     Path("data/stats").mkdir(parents=True, exist_ok=True)
     Path("data/stats/stats.json").write_text(json.dumps(stats, indent=1) + "\n")

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -20,6 +22,17 @@ PIPELINE_FILES = (
 PRECOMPUTE_STAGES = ("shards", "stats")
 TRAINING_STAGES = {"train_cv@0", "train_cv@1", "train_cv@2", "train_final", "evaluate"}
 TINY_PARAMS = {"demo.clips_per_class": 3, "shards.shards_per_split": 2, "ingest.workers": 1, "features.workers": 1}
+
+
+def write_folder(root: Path, labels: list[str], per_label: int, seed: int = 0) -> Path:
+    """`labels` class folders of short noise wavs."""
+    rng = np.random.default_rng(seed)
+    for label in labels:
+        for i in range(per_label):
+            path = root / label / f"{label}{i}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
+    return root
 
 
 def set_params(repo: Path, overrides: dict[str, object]) -> None:

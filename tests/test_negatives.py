@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile as sf
 import torch
 
-from conftest import LEARNABLE_PARAMS, TINY_TRAIN_PARAMS, dvc, make_pipeline_repo, stages_run
+from conftest import LEARNABLE_PARAMS, TINY_TRAIN_PARAMS, dvc, make_pipeline_repo, stages_run, write_folder
 from nonspeech.checkpoint import load_checkpoint
 from nonspeech.evaluation import predicted_classes
 from nonspeech.frontends import feature_spec, power_domain
@@ -24,17 +23,6 @@ from nonspeech.thresholds import calibrate, detection_scores, threshold_for_prec
 
 TARGETS = ["cough", "laugh"]
 NOISES = ["rain", "hum", "traffic"]
-
-
-def write_folder(root: Path, labels: list[str], per_label: int, seed: int = 0) -> Path:
-    """`labels` class folders of short noise wavs."""
-    rng = np.random.default_rng(seed)
-    for label in labels:
-        for i in range(per_label):
-            path = root / label / f"{label}{i}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(path, (0.1 * rng.standard_normal(8000)).astype(np.float32), 16000)
-    return root
 
 
 def test_negatives_join_as_class_other_with_their_own_groups_and_test_split(tmp_path: Path) -> None:

@@ -15,16 +15,18 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+import zarr
 
-from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, set_params, stages_run
+from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, set_params, stages_run, write_folder
 from nonspeech.audio import decode_mono, load_clip, resample
 from nonspeech.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from nonspeech.embed import embedding_spec
+from nonspeech.embed import compute_embeddings, embedding_spec, noisy_views, plan_views
 from nonspeech.export import onnx_model
 from nonspeech.frontends import build_frontend, feature_spec
 from nonspeech.frontends.efficientat import kaldi_mel, kaldi_mel_filterbank
 from nonspeech.models import build_model, load_pretrained
 from nonspeech.models.efficientat import MobileNetAT, WeightsError, load_audioset, read_weights
+from nonspeech.models.embedding import pick_view
 from nonspeech.predict import Model, classify_recording, clip_samples, torch_model
 from nonspeech.train import param_groups
 
@@ -36,7 +38,8 @@ COUGH, SNEEZE = 47, 49
 WIDTHS = {0.4: (8, 384, 512), 0.5: (8, 480, 640), 1.0: (16, 960, 1280), 2.0: (32, 1920, 2560)}
 EMBED_PARAMS = {
     "demo.clips_per_class": 3, "audio.seconds": 2.0, "features.frontend": "efficientat",
-    "embed": {"mn04": {"weights": "models/pretrained/mn04_as_mAP_432.pt", "width": 0.4, "tags": False}},
+    "embed": {"mn04": {"weights": "models/pretrained/mn04_as_mAP_432.pt", "width": 0.4, "tags": False,
+                      "views": {"count": 0, "snr_low": 0, "snr_high": 20, "seed": 0}}},
     "inputs": "data/embed/mn04.zarr", "model.name": "embedding_head", "model.args": {"dims": 384, "hidden": 0, "dropout": 0.2},
     "train.normalization": "per_bin", "train.epochs": 3, "train.batch_size": 8, "train.device": "cpu",
 }
@@ -119,10 +122,16 @@ def test_fine_tuning_starts_from_audioset_and_trains_the_body_slower() -> None:
 
 @pytest.fixture(scope="module")
 def embed_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo pipeline on the embed recipe, reproduced end to end."""
-    repo = make_pipeline_repo(tmp_path_factory.mktemp("embed") / "repo", EMBED_PARAMS)
+    """A demo pipeline on the embed recipe with negatives and two noisy views per clip, reproduced end to end."""
+    root = tmp_path_factory.mktemp("embed")
+    views = {"count": 2, "snr_low": 0, "snr_high": 20, "seed": 0}
+    repo = make_pipeline_repo(root / "repo", {
+        **EMBED_PARAMS, "data.negatives": str(write_folder(root / "negatives", ["rain", "hum"], 8)),
+        "embed": {"mn04": {**EMBED_PARAMS["embed"]["mn04"], "views": views}},
+    })
     ran = stages_run(dvc(repo, "repro").stdout)
     assert {"ingest", "features", "embed@mn04", "stats", "shards"} | TRAINING <= ran
+    assert zarr.open_array(repo / "data/embed/mn04.zarr", mode="r").shape[1:] == (384, 3)
     commit_all(repo, "embed recipe")
     return repo
 
@@ -223,3 +232,47 @@ def test_timeline_of_an_embedding_model_equals_each_window_alone(tmp_path: Path)
     assert len(sliced.starts) > 5 and sliced.probabilities.std(axis=0).max() > 0.02
     np.testing.assert_array_equal(sliced.starts, whole.starts)
     np.testing.assert_allclose(sliced.probabilities, whole.probabilities, rtol=0, atol=1e-5)
+
+
+def test_noisy_views_draw_negatives_of_the_clips_own_fold() -> None:
+    pool = np.array([0, 0, 0, 1, 1, 1, -1, -1])
+    negative = np.array([0, 1, 1, 0, 1, 0, 1, 0], dtype=bool)
+    backgrounds, snr, delays = plan_views(pool, negative, 5, (-5.0, 5.0), 100, seed=0)
+    assert backgrounds.shape == snr.shape == delays.shape == (8, 5)
+    assert negative[backgrounds].all() and (pool[backgrounds] == pool[:, None]).all()
+    assert snr.min() >= -5 and snr.max() <= 5 and delays.min() >= 0 and delays.max() <= 50
+    with pytest.raises(ValueError, match="^CV fold 1 has no non-target clips"):
+        plan_views(pool, negative & (pool != 1), 2, (0.0, 20.0), 100, seed=0)
+
+
+def test_a_noisy_view_is_the_delayed_clip_plus_its_background_as_mel_powers() -> None:
+    spec = feature_spec("efficientat", 32000, 1.0, {})
+    clip, background = 0.1 * torch.randn(2, 128, 20) - 1, 0.1 * torch.randn(2, 128, 20) - 1
+    quiet = noisy_views(clip, background, torch.tensor([80.0, 80.0]), torch.tensor([0, 5]), spec)
+    torch.testing.assert_close(quiet[0], clip[0], atol=1e-3, rtol=0)  # background 80 dB below: the clip itself
+    torch.testing.assert_close(quiet[1, :, 5:], clip[1, :, :15], atol=1e-3, rtol=0)  # delayed by 5 frames
+    equal = noisy_views(clip, background, torch.tensor([0.0, 0.0]), torch.tensor([0, 0]), spec)
+    power = lambda x: torch.exp(5 * x - 4.5).sum(dim=(1, 2))  # noqa: E731
+    torch.testing.assert_close(power(equal), 2 * power(clip), rtol=1e-4, atol=0)  # 0 dB: as loud as the clip
+
+
+def test_the_head_trains_on_a_random_view_and_predicts_from_the_clip_as_recorded() -> None:
+    x = torch.arange(2 * 3 * 4.0).reshape(2, 3, 4)
+    assert torch.equal(pick_view(x, training=False), x[..., :1])
+    torch.manual_seed(0)
+    picked = torch.cat([pick_view(x, training=True) for _ in range(50)], dim=-1)
+    assert {int(v) for v in picked[0, 0]} == {0, 1, 2, 3}  # every view is drawn
+    assert torch.equal(picked[:, 1:] - picked[:, :1], torch.tensor([4.0, 8.0])[None, :, None].expand(2, 2, 50))
+
+
+def test_view_zero_is_the_embedding_without_views(tmp_path: Path) -> None:
+    features = zarr.create_array(store=tmp_path / "f.zarr", shape=(4, 128, 101), chunks=(4, 128, 101), dtype="float32",
+                                 attributes=feature_spec("efficientat", 32000, 1.0, {}))
+    features[:] = np.random.default_rng(0).normal(-1.0, 0.5, (4, 128, 101)).astype(np.float32)
+    compute_embeddings(tmp_path / "f.zarr", tmp_path / "plain.zarr", WEIGHTS, 0.4, False)
+    compute_embeddings(tmp_path / "f.zarr", tmp_path / "views.zarr", WEIGHTS, 0.4, False, 2, np.zeros(4, int),
+                       np.array([0, 1, 1, 0], dtype=bool))
+    plain, views = (zarr.open_array(tmp_path / f"{n}.zarr", mode="r") for n in ("plain", "views"))
+    assert plain.shape == (4, 384, 1) and views.shape == (4, 384, 3) and views.attrs["embedding"]["views"] == 2
+    np.testing.assert_allclose(views[:, :, 0], plain[:, :, 0], atol=1e-5)
+    assert np.abs(views[:, :, 1:] - views[:, :, :1]).max() > 0.01

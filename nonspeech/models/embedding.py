@@ -27,8 +27,18 @@ class AudioSetEmbedder(nn.Module):
         return pooled.unsqueeze(-1)
 
 
+def pick_view(x: torch.Tensor, training: bool) -> torch.Tensor:
+    """(B, dims, 1) from embeddings (B, dims, views): a random view per clip in training, else view 0 (the clip as
+    recorded)."""
+    if x.shape[-1] == 1 or not training:
+        return x[..., :1]
+    index = torch.randint(0, x.shape[-1], (len(x),), device=x.device)
+    return x[torch.arange(len(x), device=x.device), :, index].unsqueeze(-1)
+
+
 class EmbeddingHead(nn.Module):
-    """Embeddings (B, dims, 1) to logits: a linear layer (hidden 0) or an MLP with one hidden layer."""
+    """Embeddings (B, dims, views) to logits: a linear layer (hidden 0) or an MLP with one hidden layer, on one view
+    per clip (see pick_view)."""
 
     def __init__(self, n_classes: int, dims: int, hidden: int, dropout: float) -> None:
         super().__init__()
@@ -36,7 +46,7 @@ class EmbeddingHead(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), *layers, nn.Linear(hidden or dims, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
+        return self.head(pick_view(x, self.training))
 
 
 def embedding_head(n_classes: int, dims: int = 384, hidden: int = 0, dropout: float = 0.0) -> EmbeddingHead:
