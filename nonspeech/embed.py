@@ -39,6 +39,9 @@ def plan_views(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Background rows, signal-to-background ratios (dB) and delays (frames) of each clip's noisy views, each
     (clips, views); a clip's backgrounds are negatives of its own pool (CV fold, or -1 for the test split)."""
+    if not is_negative.any():
+        raise ValueError("noisy views mix non-target clips into the clips, but there are none: set data.negatives, "
+                         "or the embed stage's views.count to 0")
     rng = np.random.default_rng(seed)
     backgrounds = np.zeros((len(pool_of_row), views), dtype=np.int64)
     for pool in np.unique(pool_of_row):

@@ -10,13 +10,15 @@ from common import fold_of_row, run
 from nonspeech.embed import compute_embeddings
 from nonspeech.labels import NEGATIVE
 
+NO_VIEWS = {"count": 0, "snr_low": 0.0, "snr_high": 0.0, "seed": 0}  # an embed entry without `views:`
+
 
 def main(params: dict) -> None:
     if len(sys.argv) != 2 or sys.argv[1] not in params["embed"]:
         raise ValueError(f"usage: python stages/embed.py NAME, NAME one of embed: {sorted(params['embed'])}")
     name = sys.argv[1]
     spec = params["embed"][name]
-    views = spec["views"]
+    views = spec.get("views", NO_VIEWS)
     manifest = pd.read_csv("data/ingest/manifest.csv")
     compute_embeddings(
         Path("data/features/logmel.zarr"), Path(f"data/embed/{name}.zarr"), Path(spec["weights"]), spec["width"],

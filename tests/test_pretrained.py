@@ -243,6 +243,8 @@ def test_noisy_views_draw_negatives_of_the_clips_own_fold() -> None:
     assert snr.min() >= -5 and snr.max() <= 5 and delays.min() >= 0 and delays.max() <= 50
     with pytest.raises(ValueError, match="^CV fold 1 has no non-target clips"):
         plan_views(pool, negative & (pool != 1), 2, (0.0, 20.0), 100, seed=0)
+    with pytest.raises(ValueError, match="^noisy views mix non-target clips into the clips, but there are none"):
+        plan_views(pool, np.zeros(8, dtype=bool), 2, (0.0, 20.0), 100, seed=0)
 
 
 def test_a_noisy_view_is_the_delayed_clip_plus_its_background_as_mel_powers() -> None:
