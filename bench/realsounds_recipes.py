@@ -26,7 +26,7 @@ FINETUNE = {
     "embed": {}, "inputs": "data/features/logmel.zarr",
     "model": {"name": "efficientat", "weights": "models/pretrained/mn04_as_mAP_432.pt", "args": {"width": 0.4, "dropout": 0.2}},
     "train": {
-        "lr": 0.001, "body_lr_scale": 0.1, "batch_size": 16, "epochs": 12, "normalization": "none",
+        "lr": 0.001, "body_lr_scale": 0.1, "freeze_batchnorm": True, "batch_size": 16, "epochs": 12, "normalization": "none",
         "augment": {
             "freq_mask": {"enabled": True, "max_bins": 15}, "time_mask": {"enabled": True, "max_frames": 30},
             "time_shift": {"enabled": True, "max_fraction": 0.1}, "gain": {"enabled": False, "low": 0.8, "high": 1.2},

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from nonspeech import xla
@@ -41,6 +42,7 @@ class TrainConfig:
     device: str
     lr: float
     body_lr_scale: float
+    freeze_batchnorm: bool
     weight_decay: float
     batch_size: int
     epochs: int
@@ -134,6 +136,21 @@ def param_groups(model: nn.Module, lr: float, body_lr_scale: float) -> list[dict
     return groups + ([{"params": body, "lr": lr * body_lr_scale}] if body else [])
 
 
+def body_batchnorms(model: nn.Module) -> list[nn.Module]:
+    """The BatchNorm layers of the model's body (everything outside `model.head`); DDP's wrapper is looked through."""
+    model = model.module if isinstance(model, DistributedDataParallel) else model
+    head = set(model.head.modules())
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in head]
+
+
+def train_mode(model: nn.Module, freeze_batchnorm: bool) -> None:
+    """Put the model in training mode; with freeze_batchnorm its body's BatchNorm layers stay in eval mode, normalising
+    with their (pretrained) running statistics and leaving them unchanged. Their affine weights still train."""
+    model.train()
+    for module in body_batchnorms(model) if freeze_batchnorm else []:
+        module.eval()
+
+
 def train_epoch(
     trained: nn.Module, forward: nn.Module, normalize: nn.Module, mix: Mixer | None, batches: Iterable[tuple],
     criterion: nn.Module, optimizer: torch.optim.Optimizer, cfg: TrainConfig, generator: torch.Generator,
@@ -141,7 +158,7 @@ def train_epoch(
 ) -> float:
     """One pass of fwd+bwd+step over every rank's batches (backgrounds mixed in first when `mix` is given);
     returns the mean batch loss (one host sync)."""
-    trained.train()
+    train_mode(trained, cfg.freeze_batchnorm)
     total = torch.zeros(2, device=device)  # loss sum, steps
     with uneven_inputs(trained):
         for x, y, _ in batches:

@@ -13,8 +13,10 @@ import torch
 import yaml
 from conftest import PROJECT, TINY_TRAIN_PARAMS, dvc
 
+from nonspeech.distributed import World
 from nonspeech.holdout import score_checkpoint
-from nonspeech.train import TrainConfig
+from nonspeech.models import build_model
+from nonspeech.train import TrainConfig, body_batchnorms, param_groups, seed_epoch, train_epoch
 from nonspeech.training_run import train_and_save
 
 FOLDS = ["fold0", "fold1", "fold2"]
@@ -115,3 +117,24 @@ def test_bad_input_stops_the_training_stage(training_repo: Path, corrupt, messag
     assert any(line.startswith("error: ") for line in result.stderr.splitlines()), result.stderr
     assert re.search(message, result.stderr), result.stderr
     assert not (training_repo / "data/models/fold0/best.pt").exists()
+
+
+def batchnorm_tensors(model: torch.nn.Module, names: tuple[str, ...]) -> list[torch.Tensor]:
+    """Copies of the named tensors (e.g. running_mean, weight) of every BatchNorm layer in the model's body."""
+    return [getattr(m, name).detach().clone() for m in body_batchnorms(model) for name in names]
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_freeze_batchnorm_keeps_running_statistics_and_trains_affine_weights(freeze: bool) -> None:
+    cfg = config(freeze_batchnorm=freeze)
+    torch.manual_seed(0)
+    model = build_model("resnet", 3, widths=[4, 8, 8, 16], hidden=16, dropout=0.5)
+    stats, weights = batchnorm_tensors(model, ("running_mean", "running_var")), batchnorm_tensors(model, ("weight", "bias"))
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.body_lr_scale), lr=cfg.lr)
+    batch = (torch.randn(4, 128, 40) * 3 + 1, torch.tensor([0, 1, 2, 0]), [])
+    train_epoch(model, model, torch.nn.Identity(), None, [batch], torch.nn.CrossEntropyLoss(), optimizer, cfg,
+                seed_epoch(0, torch.device("cpu")), torch.device("cpu"), World())
+    after = batchnorm_tensors(model, ("running_mean", "running_var"))
+    assert all(torch.equal(a, b) for a, b in zip(stats, after)) == freeze
+    assert not any(torch.equal(a, b) for a, b in zip(weights, batchnorm_tensors(model, ("weight", "bias"))))
+    assert model.training and all(m.training != freeze for m in body_batchnorms(model))
