@@ -14,6 +14,7 @@ from torch import nn
 from nonspeech.audio import AudioError
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
 from nonspeech.events import Windows
+from nonspeech.labels import NEGATIVE
 from nonspeech.models.inference import for_inference
 from nonspeech.frontends import input_bins
 from nonspeech.preprocess import preprocessing
@@ -198,3 +199,9 @@ def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[s
     """The k most probable classes with their probabilities, most probable first."""
     order = np.argsort(-probabilities, kind="stable")[:k]
     return [(classes[i], float(probabilities[i])) for i in order]
+
+
+def detections(probabilities: np.ndarray, classes: list[str], thresholds: np.ndarray) -> list[tuple[str, float]]:
+    """The target classes whose probability reaches their threshold, most probable first (NEGATIVE never)."""
+    return [(label, p) for label, p in top_k(probabilities, classes, len(classes))
+            if label != NEGATIVE and p >= thresholds[classes.index(label)]]
