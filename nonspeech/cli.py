@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="write the model as ONNX or TorchScript",
         description="Write the checkpoint as one model from waveforms (batch, round(seconds * sample_rate)) at the "
-        "checkpoint's sample rate to softmax class probabilities, log-mel front end inside; class names and "
-        "feature parameters go into the metadata.",
+        "checkpoint's sample rate to class probabilities (softmax, or sigmoids, as the checkpoint was trained), "
+        "log-mel front end inside; class names and feature parameters go into the metadata.",
     )
     export.add_argument(
         "--model", type=Path, default=DEFAULT_MODEL, metavar="FILE", help=f"checkpoint (default {DEFAULT_MODEL})",
