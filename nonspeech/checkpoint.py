@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nonspeech.labels import negative_index
 from nonspeech.models import build_model
+from nonspeech.outputs import network_outputs
 
 FORMAT = 1
 
@@ -44,9 +46,15 @@ def load_checkpoint(path: Path) -> dict:
     return checkpoint
 
 
+def output_of(checkpoint: dict) -> str:
+    """How the checkpoint's outputs become probabilities (nonspeech.outputs); softmax for checkpoints from before
+    the choice."""
+    return checkpoint.get("output", "softmax")
+
+
 def model_from_checkpoint(checkpoint: dict) -> nn.Module:
     """Rebuild the network and load its weights, in eval mode."""
-    spec = checkpoint["model"]
-    model = build_model(spec["name"], len(checkpoint["classes"]), **spec["args"])
+    spec, classes = checkpoint["model"], list(checkpoint["classes"])
+    model = build_model(spec["name"], network_outputs(len(classes), output_of(checkpoint), negative_index(classes)), **spec["args"])
     model.load_state_dict(checkpoint["model_state"])
     return model.eval()

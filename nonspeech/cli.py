@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="classify audio files or folders",
         description="Classify audio files (any rate, channels, length, soundfile format) with the training-time "
         "preprocessing stored in the checkpoint: each file by its first `seconds` (zero-padded when shorter), or, "
-        "with --window, by overlapping windows of that length. Folders are searched recursively.",
+        "with --window, by overlapping windows of that length. Folders are searched recursively. Per file: the top "
+        "--top-k classes with their probabilities, and `detected`, the classes whose probability reaches their "
+        "threshold (most probable first; `none` when no class does; the background class `other` never).",
         epilog="Each file that cannot be used gets one `error: PATH: reason` line on stderr (and, in JSON and CSV output, "
         "a record with its error) and the rest are still classified; the exit status is 1 only when nothing could be "
         "classified. A file holding less audio than its header claims is classified with a `warning:` line.",
@@ -98,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--threshold", type=probability, metavar="P",
-        help="an event starts where a class's score is >= P, for every class (default: the checkpoint's calibrated "
-        "per-class thresholds, 0.5 for classes it has none for)",
+        help="a class is detected in a file, or an event starts, where its probability is >= P, for every class "
+        "(default: the checkpoint's calibrated per-class thresholds, 0.5 for classes it has none for)",
     )
     predict.add_argument(
         "--hysteresis", type=probability, default=0.1, metavar="F",
@@ -116,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser(
         "export", help="write the model as ONNX or TorchScript",
         description="Write the checkpoint as one model from waveforms (batch, round(seconds * sample_rate)) at the "
-        "checkpoint's sample rate to softmax class probabilities, log-mel front end inside; class names and "
-        "feature parameters go into the metadata.",
+        "checkpoint's sample rate to class probabilities (softmax, or sigmoids, as the checkpoint was trained), "
+        "log-mel front end inside; class names and feature parameters go into the metadata.",
     )
     export.add_argument(
         "--model", type=Path, default=DEFAULT_MODEL, metavar="FILE", help=f"checkpoint (default {DEFAULT_MODEL})",
@@ -204,23 +206,28 @@ def warn(path: str, warning: str) -> None:
         print(f"warning: {path}: {warning}", file=sys.stderr)
 
 
-def file_rows(model: Model, files: list[Path], k: int) -> Iterator[tuple[list[list], dict]]:
-    """Classify whole files; per file, in input order, its row of the top k classes and its JSON record."""
-    from nonspeech.predict import classify_files, top_k
+def file_rows(model: Model, files: list[Path], k: int, threshold: float | None) -> Iterator[tuple[list[list], dict]]:
+    """Classify whole files; per file, in input order, its row (the top k classes, then the classes detected at
+    their thresholds, or none) and its JSON record."""
+    from nonspeech.events import class_thresholds
+    from nonspeech.predict import classify_files, detections, top_k
 
+    thresholds = class_thresholds(model.classes, model.thresholds, threshold)
     order = {str(path): i for i, path in reversed(list(enumerate(files)))}
     for outcome in sorted(classify_files(files, model), key=lambda o: order[o.path]):
         if outcome.error:
-            yield failed(outcome.path, outcome.error, 1 + 2 * k)
+            yield failed(outcome.path, outcome.error, len(file_columns(k)))
             continue
         warn(outcome.path, outcome.warning)
         if outcome.seconds > LONG_FILE_SECONDS:
             report(outcome.path, f"{outcome.seconds:.0f} s long: classified by its first {model.features['seconds']:g} s "
                    "only (--window gives a timeline of the whole file)", kind="note")
         top = top_k(outcome.probabilities, model.classes, k)
-        yield [[outcome.path, *(value for pair in top for value in pair), ""]], {
+        found = detections(outcome.probabilities, model.classes, thresholds)
+        yield [[outcome.path, *(value for pair in top for value in pair), ",".join(label for label, _ in found) or "none", ""]], {
             "file": outcome.path, "error": None, "seconds": outcome.seconds,
             "predictions": [{"class": label, "probability": p} for label, p in top],
+            "detected": [{"class": label, "probability": p} for label, p in found],
         }
 
 
@@ -256,8 +263,8 @@ def window_rows(args: argparse.Namespace, model: Model, files: list[Path]) -> It
 
 
 def file_columns(k: int) -> list[str]:
-    """Column names of top-k rows: file, class, probability, class_2, probability_2, ..."""
-    return [*FILE_COLUMNS, *(f"{name}_{rank}" for rank in range(2, k + 1) for name in FILE_COLUMNS[1:])]
+    """Column names of whole-file rows: file, class, probability, class_2, probability_2, ..., detected."""
+    return [*FILE_COLUMNS, *(f"{name}_{rank}" for rank in range(2, k + 1) for name in FILE_COLUMNS[1:]), "detected"]
 
 
 def shown_classes(top_k: int | None, classes: list[str]) -> int:
@@ -307,7 +314,7 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         k = shown_classes(args.top_k, model.classes)
         columns = file_columns(k)
-        classified = file_rows(model, files, k)
+        classified = file_rows(model, files, k, args.threshold)
     results = [failed(path, reason, len(columns)) for path, reason in unusable] + list(classified)
     records = [record for _, record in results]
     if all(record["error"] for record in records):

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from nonspeech.devices import autocast_context
 from nonspeech.metrics import metrics_from_confusion
+from nonspeech.outputs import class_probabilities, clip_losses
 
 Batch = tuple[Tensor, Tensor, list[str]]
 PaddedBatch = tuple[Tensor, Tensor, Tensor, list[str]]
@@ -19,7 +19,8 @@ PaddedBatch = tuple[Tensor, Tensor, Tensor, list[str]]
 
 @dataclass(frozen=True)
 class EvalSums:
-    """Summed cross-entropy of the real (unpadded) clips and their confusion matrix, both on the device."""
+    """Summed loss (nonspeech.outputs.clip_losses) of the real (unpadded) clips and their confusion matrix, both on
+    the device."""
 
     loss: Tensor
     confusion: Tensor
@@ -31,7 +32,7 @@ class Predictions:
 
     clip_ids: list[str]
     labels: np.ndarray
-    probabilities: np.ndarray  # (clips, classes) softmax
+    probabilities: np.ndarray  # (clips, classes), nonspeech.outputs.class_probabilities
 
 
 def padded(batches: Iterable[Batch], batch_size: int) -> Iterator[PaddedBatch]:
@@ -45,21 +46,22 @@ def padded(batches: Iterable[Batch], batch_size: int) -> Iterator[PaddedBatch]:
         yield x, y, valid, ids
 
 
-def predicted_classes(logits: Tensor, labels: Tensor, negative: int | None) -> Tensor:
-    """The argmax class; for clips of a target class, the argmax among target classes (the negative class
+def predicted_classes(probabilities: Tensor, labels: Tensor, negative: int | None) -> Tensor:
+    """The most probable class; for clips of a target class, the most probable target class (the negative class
     `negative` left out), so the confusion matrix scores their classification apart from rejection."""
     if negative is None:
-        return logits.argmax(1)
-    targets_only = logits.index_fill(1, torch.tensor([negative], device=logits.device), float("-inf")).argmax(1)
-    return torch.where(labels == negative, logits.argmax(1), targets_only)
+        return probabilities.argmax(1)
+    targets_only = probabilities.index_fill(1, torch.tensor([negative], device=probabilities.device), -1.0).argmax(1)
+    return torch.where(labels == negative, probabilities.argmax(1), targets_only)
 
 
 def evaluate(
     forward: Callable[[Tensor], Tensor], batches: Iterable[PaddedBatch], n_classes: int,
     device: torch.device, bf16: bool, keep_predictions: bool = False, negative: int | None = None,
+    output: str = "softmax",
 ) -> tuple[EvalSums, Predictions | None]:
-    """Loss and confusion sums of `forward` (features to logits) over padded batches already on `device`; see
-    predicted_classes for the clips of a negative class."""
+    """Loss and confusion sums of `forward` (features to network outputs, read as `output`) over padded batches
+    already on `device`; see predicted_classes for the clips of a negative class."""
     loss = torch.zeros((), device=device)
     confusion = torch.zeros(n_classes * n_classes, dtype=torch.int64, device=device)
     ids, labels, probabilities, masks = [], [], [], []
@@ -67,12 +69,13 @@ def evaluate(
         for x, y, valid, clip_ids in batches:
             with autocast_context(device, bf16):
                 logits = forward(x).float()
-            loss += (F.cross_entropy(logits, y, reduction="none") * valid).sum()
-            confusion.index_add_(0, y * n_classes + predicted_classes(logits, y, negative), valid.long())
+            probs = class_probabilities(logits, output, negative)
+            loss += (clip_losses(logits, y, output, negative) * valid).sum()
+            confusion.index_add_(0, y * n_classes + predicted_classes(probs, y, negative), valid.long())
             if keep_predictions:
                 ids += clip_ids
                 labels.append(y)
-                probabilities.append(logits.softmax(1))
+                probabilities.append(probs)
                 masks.append(valid)
     sums = EvalSums(loss, confusion.view(n_classes, n_classes))
     if not keep_predictions:

@@ -2,9 +2,10 @@
 
 The exported model takes mono float32 waveforms (batch, samples) at features.sample_rate, with
 samples = round(features.seconds * sample_rate) (decode, downmix, resample, pad or truncate before),
-and outputs softmax class probabilities (batch, classes). The log-mel front end and the normalisation
+and outputs class probabilities (batch, classes), computed as in training (nonspeech.outputs: softmax, or
+per-class sigmoids with `other` = 1 - the highest). The log-mel front end and the normalisation
 are inside. Class names and feature parameters are stored as JSON in the ONNX metadata_props (keys
-"classes", "features", "model", "input", "output") or in the TorchScript extra file "nonspeech.json".
+"classes", "features", "model", "activation", "input", "output") or in the TorchScript extra file "nonspeech.json".
 ONNX has no export for torch.stft's complex output, so the ONNX front end computes the STFT as a
 conv1d over a windowed-DFT basis (PowerSTFT with conv=True).
 """
@@ -22,18 +23,22 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from nonspeech.checkpoint import model_from_checkpoint
+from nonspeech.checkpoint import model_from_checkpoint, output_of
+from nonspeech.labels import negative_index
+from nonspeech.outputs import Probabilities
 from nonspeech.predict import Model, ModelError, clip_samples
 from nonspeech.preprocess import preprocessing
 
 OPSET = 17
 INPUT_DOC = "mono float32 waveforms (batch, samples) at features.sample_rate, samples = round(seconds * sample_rate)"
-OUTPUT_DOC = "softmax class probabilities (batch, classes), in the order of classes"
+OUTPUT_DOC = "class probabilities (batch, classes), in the order of classes; activation: softmax or sigmoid"
 
 
 def portable_network(checkpoint: dict, conv_stft: bool) -> nn.Sequential:
-    """Waveforms (B, samples) to probabilities: the checkpoint's preprocessing, network and softmax, in eval mode."""
-    return nn.Sequential(preprocessing(checkpoint, conv_stft), model_from_checkpoint(checkpoint), nn.Softmax(dim=-1)).eval()
+    """Waveforms (B, samples) to probabilities: the checkpoint's preprocessing, network and probability function,
+    in eval mode."""
+    probabilities = Probabilities(output_of(checkpoint), negative_index(list(checkpoint["classes"])))
+    return nn.Sequential(preprocessing(checkpoint, conv_stft), model_from_checkpoint(checkpoint), probabilities).eval()
 
 
 def metadata(checkpoint: dict) -> dict[str, str]:
@@ -42,6 +47,7 @@ def metadata(checkpoint: dict) -> dict[str, str]:
         "classes": json.dumps(list(checkpoint["classes"])),
         "features": json.dumps(checkpoint["features"]),
         "model": json.dumps(checkpoint["model"]),
+        "activation": output_of(checkpoint),
         "input": INPUT_DOC,
         "output": OUTPUT_DOC,
     }

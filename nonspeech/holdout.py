@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
+from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.devices import resolve_device
 from nonspeech.evaluation import Predictions, evaluate, padded, summarize
 from nonspeech.frontends import describe
@@ -69,7 +69,7 @@ def score_checkpoint(
     batches = padded(batch_loader(batch_pipeline(shards.urls, batch_size, shuffle=False), workers), batch_size)
     sums, predictions = evaluate(
         lambda x: model(normalize(x)), on_device(batches, device), len(classes), device, bf16, keep_predictions=True,
-        negative=negative_index(classes),
+        negative=negative_index(classes), output=output_of(checkpoint),
     )
     return summarize(sums, classes), predictions, classes
 

@@ -4,7 +4,9 @@ Conventions match scikit-learn with zero_division=0 and labels=range(n_classes):
 predictions has precision 0, one with no samples recall 0, and macro-F1 averages over every class.
 With a background class NEGATIVE (non-target sounds), accuracy, macro-F1 and the per-class scores
 are those of the target clips among the target classes (their classification, as without
-negatives), and `negatives_called_a_class` is the share of NEGATIVE clips predicted as a target.
+negatives), and `negatives_called_a_class` is the share of NEGATIVE clips predicted as a target: whose
+most probable class is a target (softmax), or with some target probability >= 0.5 (sigmoid outputs, whose
+NEGATIVE column is 1 - the highest target probability; nonspeech/outputs.py).
 """
 
 from __future__ import annotations

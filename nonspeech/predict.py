@@ -12,9 +12,11 @@ import torch
 from torch import nn
 
 from nonspeech.audio import AudioError
-from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
+from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.events import Windows
+from nonspeech.labels import NEGATIVE, negative_index
 from nonspeech.models.inference import for_inference
+from nonspeech.outputs import class_probabilities
 from nonspeech.frontends import input_bins
 from nonspeech.preprocess import preprocessing
 from nonspeech.sliding import Framer, frontend_framer, slide, waveform_framer
@@ -117,13 +119,14 @@ def torch_model(checkpoint: dict, bf16: bool = False) -> Model:
     stages = for_inference(preprocessing(checkpoint))
     frontend, after_frontend = stages[0], stages[1:]
     network = inference_network(checkpoint)
+    output, negative = output_of(checkpoint), negative_index(list(checkpoint["classes"]))
 
     def classify(features: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
             inputs = after_frontend(features)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = network(inputs)
-            return torch.softmax(logits.float(), dim=-1).numpy()
+            return class_probabilities(logits.float(), output, negative).numpy()
 
     def probabilities(waveforms: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -198,3 +201,9 @@ def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[s
     """The k most probable classes with their probabilities, most probable first."""
     order = np.argsort(-probabilities, kind="stable")[:k]
     return [(classes[i], float(probabilities[i])) for i in order]
+
+
+def detections(probabilities: np.ndarray, classes: list[str], thresholds: np.ndarray) -> list[tuple[str, float]]:
+    """The target classes whose probability reaches their threshold, most probable first (NEGATIVE never)."""
+    return [(label, p) for label, p in top_k(probabilities, classes, len(classes))
+            if label != NEGATIVE and p >= thresholds[classes.index(label)]]

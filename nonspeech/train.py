@@ -29,6 +29,7 @@ from nonspeech.loader import batch_loader, batch_pipeline
 from nonspeech.labels import negative_index
 from nonspeech.mixing import background_mixer
 from nonspeech.models import build_model, load_pretrained
+from nonspeech.outputs import check_output, network_outputs, prior_logits, weighted_loss
 from nonspeech.resume import load_state, save_state
 
 
@@ -55,6 +56,7 @@ class TrainConfig:
     bf16: bool
     channels_last: bool
     compile: bool
+    output: str  # softmax | sigmoid, see nonspeech/outputs.py
     augment: AugmentConfig
 
     @classmethod
@@ -66,6 +68,7 @@ class TrainConfig:
             raise ValueError(f"train params: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
         if d["batch_size"] < 2 or d["epochs"] < 1:
             raise ValueError(f"train.batch_size must be >= 2 and train.epochs >= 1, got {d['batch_size']}, {d['epochs']}")
+        check_output(d["output"])
         return cls(**{**d, "augment": AugmentConfig.from_dict(d["augment"])})
 
 
@@ -111,16 +114,20 @@ def epoch_batches(urls: list[str], cfg: TrainConfig, epoch: int, training: bool)
 
 
 def prepare_model(
-    model_name: str, model_args: dict, weights: str | None, n_classes: int, cfg: TrainConfig, device: torch.device,
-    world: World,
+    model_name: str, model_args: dict, weights: str | None, n_outputs: int, cfg: TrainConfig, device: torch.device,
+    world: World, bias: Tensor | None = None,
 ) -> tuple[nn.Module, nn.Module, nn.Module]:
-    """The model, initialised from cfg.seed and then from pretrained `weights` when given, on `device`
+    """The model, initialised from cfg.seed, then from pretrained `weights` when given, its last layer's bias set to
+    `bias` when given, on `device`
     (channels_last on CUDA if enabled); the module that trains it (DDP across ranks under torchrun); and that
     module's forward, compiled if enabled. The model itself holds the weights to save."""
     torch.manual_seed(cfg.seed)
-    model = build_model(model_name, n_classes, **model_args)
+    model = build_model(model_name, n_outputs, **model_args)
     if weights:
         load_pretrained(model, model_name, weights)
+    if bias is not None:
+        with torch.no_grad():
+            model.head[-1].bias.copy_(bias)
     model = model.to(device)
     if device.type == "cuda" and cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -191,7 +198,9 @@ def validate(
     summed over every rank's share of them."""
     batches = on_device(epoch_batches(urls, cfg, 0, training=False), device)
     negative = negative_index(classes)
-    sums, _ = evaluate(lambda x: forward(normalize(x)), batches, len(classes), device, cfg.bf16, negative=negative)
+    sums, _ = evaluate(
+        lambda x: forward(normalize(x)), batches, len(classes), device, cfg.bf16, negative=negative, output=cfg.output,
+    )
     return summarize(EvalSums(all_sum(sums.loss, world), all_sum(sums.confusion, world)), classes)
 
 
@@ -217,11 +226,15 @@ def fit(
 ) -> FitResult:
     """Train for cfg.epochs, validating on val_urls when given; resumes from resume_path when it matches the run."""
     device = local_device(resolve_device(cfg.device), world)
-    model, trained, forward = prepare_model(model_name, model_args, weights, len(classes), cfg, device, world)
+    negative = negative_index(classes)
+    n_outputs = network_outputs(len(classes), cfg.output, negative)
+    loss_weights = class_weights(counts, classes)
+    bias = prior_logits(loss_weights, counts, negative) if cfg.output == "sigmoid" else None
+    model, trained, forward = prepare_model(model_name, model_args, weights, n_outputs, cfg, device, world, bias)
     eval_forward = forward if trained is model else (torch.compile(model) if cfg.compile else model)
     normalize = Normalize(normalization["mean"], normalization["std"]).to(device)
     mix = mixer(features, classes, cfg)
-    criterion = nn.CrossEntropyLoss(weight=class_weights(counts, classes).to(device))
+    criterion = weighted_loss(loss_weights.to(device), cfg.output, negative)
     optimizer = torch.optim.AdamW(param_groups(model, cfg.lr, cfg.body_lr_scale), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience,

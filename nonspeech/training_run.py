@@ -12,7 +12,9 @@ from nonspeech.devices import resolve_device
 from nonspeech.distributed import join_world, leave_world
 from nonspeech.frontends.normalize import norm_values
 from nonspeech.holdout import predictions_table, score_checkpoint
+from nonspeech.labels import negative_index
 from nonspeech.models import build_model, check_input_fits
+from nonspeech.outputs import network_outputs
 from nonspeech.models.efficientat import load_audioset
 from nonspeech.report import print_summary
 from nonspeech.resume import clear_state, fingerprint
@@ -60,7 +62,8 @@ def _train_and_save(
 ) -> dict:
     meta = read_meta(shards_root)
     classes = meta["classes"]
-    check_input_fits(model_name, model_args, len(classes), meta["shape"])
+    n_outputs = network_outputs(len(classes), cfg.output, negative_index(classes))
+    check_input_fits(model_name, model_args, n_outputs, meta["shape"])
     embedding = meta["features"].get("embedding")
     embedder = load_audioset(embedding["weights"], embedding["width"], embedding["sha256"]) if embedding else None
     stats = json.loads(Path(stats_path).read_text())
@@ -83,11 +86,11 @@ def _train_and_save(
     metrics = {"epoch": result.epoch, **nested(result.history[result.epoch])}
     if not world.is_main:
         return metrics
-    model = build_model(model_name, len(classes), **model_args)
+    model = build_model(model_name, n_outputs, **model_args)
     model.load_state_dict(result.model_state)
     checkpoint = make_checkpoint(
         model, model_name, model_args, classes, meta["features"], normalization,
-        epoch=result.epoch, train=dataclasses.asdict(cfg), train_splits=list(train_splits),
+        epoch=result.epoch, output=cfg.output, train=dataclasses.asdict(cfg), train_splits=list(train_splits),
         validation={k: v for k, v in result.metrics.items() if k != "confusion_matrix"} if val_set else None,
         **({"embedder_state": embedder.state_dict()} if embedder else {}),
         **({"thresholds": thresholds} if thresholds else {}),

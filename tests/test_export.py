@@ -38,9 +38,11 @@ def nonspeech(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True)
 
 
-def random_checkpoint(features: dict, seed: int = 0) -> dict:
-    """A checkpoint of a tiny resnet with random weights, BatchNorm statistics and per-bin normalisation."""
+def random_checkpoint(features: dict, seed: int = 0, output: str = "softmax") -> dict:
+    """A checkpoint of a tiny resnet with random weights, BatchNorm statistics and per-bin normalisation; with
+    sigmoid outputs, the demo classes with `other` among them."""
     torch.manual_seed(seed)
+    classes = list(SYNTHS) if output == "softmax" else [*list(SYNTHS)[:3], "other", *list(SYNTHS)[3:]]
     model = build_model("resnet", len(SYNTHS), **MODEL_ARGS)
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
@@ -49,14 +51,14 @@ def random_checkpoint(features: dict, seed: int = 0) -> dict:
     model.head[-1].weight.data *= 20
     n_mels = features["n_mels"]
     normalization = {"mode": "per_bin", "mean": np.linspace(-60, -30, n_mels).tolist(), "std": [15.0] * n_mels}
-    return make_checkpoint(model, "resnet", MODEL_ARGS, list(SYNTHS), features, normalization)
+    return make_checkpoint(model, "resnet", MODEL_ARGS, classes, features, normalization, output=output)
 
 
-@pytest.fixture(scope="module")
-def checkpoint_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The random checkpoint on disk."""
+@pytest.fixture(scope="module", params=["softmax", "sigmoid"])
+def checkpoint_path(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The random checkpoint on disk, with softmax or sigmoid outputs."""
     path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_checkpoint(random_checkpoint(FEATURES), path)
+    save_checkpoint(random_checkpoint(FEATURES, output=request.param), path)
     return path
 
 
@@ -85,12 +87,18 @@ def onnx_path(checkpoint_path: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def reference_probabilities(checkpoint: dict, waveforms: np.ndarray) -> np.ndarray:
-    """The plain PyTorch model (torch.stft front end, unfused network) on waveforms."""
+    """The plain PyTorch model (torch.stft front end, unfused network) on waveforms: softmax, or sigmoids with
+    `other` = 1 - the highest in its column."""
     network = torch.nn.Sequential(
         preprocessing(checkpoint), model_from_checkpoint(checkpoint),
     )
     with torch.inference_mode():
-        return torch.softmax(network(torch.from_numpy(waveforms)), dim=-1).numpy()
+        logits = network(torch.from_numpy(waveforms))
+    if checkpoint["output"] == "softmax":
+        return torch.softmax(logits, dim=-1).numpy()
+    targets = torch.sigmoid(logits).numpy()
+    other = checkpoint["classes"].index("other")
+    return np.insert(targets, other, 1 - targets.max(axis=1), axis=1)
 
 
 @pytest.mark.parametrize("params", [
@@ -111,8 +119,9 @@ def test_conv_stft_logmel_equals_logmel(params: dict, waveforms: np.ndarray) -> 
 def test_onnx_has_the_documented_interface(onnx_path: Path, checkpoint_path: Path) -> None:
     model = onnx.load(str(onnx_path))
     props = {p.key: p.value for p in model.metadata_props}
-    assert json.loads(props["classes"]) == list(SYNTHS)
-    assert json.loads(props["features"]) == FEATURES
+    checkpoint = torch.load(checkpoint_path, weights_only=True)
+    assert json.loads(props["classes"]) == checkpoint["classes"]
+    assert json.loads(props["features"]) == FEATURES and props["activation"] == checkpoint["output"]
     assert "probabilities" in props["output"] and "waveform" in props["input"]
     (waveform,), (probabilities,) = model.graph.input, model.graph.output
     dims = [d.dim_param or d.dim_value for d in waveform.type.tensor_type.shape.dim]
@@ -130,7 +139,7 @@ def test_onnx_matches_pytorch_on_the_same_waveforms(onnx_path: Path, checkpoint_
 
 
 def test_predict_onnx_equals_predict(onnx_path: Path, checkpoint_path: Path, audio: Path) -> None:
-    common = ("predict", audio, "--model", checkpoint_path, "--format", "json", "--top-k", len(SYNTHS))
+    common = ("predict", audio, "--model", checkpoint_path, "--format", "json", "--top-k", len(SYNTHS) + 1)
     by_torch, by_onnx = nonspeech(*common), nonspeech(*common, "--onnx", onnx_path)
     assert by_torch.returncode == by_onnx.returncode == 0, by_onnx.stderr
     torch_records, onnx_records = json.loads(by_torch.stdout), json.loads(by_onnx.stdout)
@@ -139,6 +148,7 @@ def test_predict_onnx_equals_predict(onnx_path: Path, checkpoint_path: Path, aud
         assert mine["predictions"][0]["class"] == theirs["predictions"][0]["class"]
         expected = {p["class"]: p["probability"] for p in theirs["predictions"]}
         assert all(p["probability"] == pytest.approx(expected[p["class"]], abs=PROBABILITY_ATOL) for p in mine["predictions"])
+        assert [d["class"] for d in mine["detected"]] == [d["class"] for d in theirs["detected"]]
 
 
 def test_onnx_timeline_takes_the_per_window_path_and_equals_pytorch(
@@ -153,9 +163,12 @@ def test_onnx_timeline_takes_the_per_window_path_and_equals_pytorch(
     np.testing.assert_allclose(by_onnx.probabilities, by_torch.probabilities, rtol=0, atol=PROBABILITY_ATOL)
 
 
-def test_onnx_from_another_feature_configuration_is_refused(onnx_path: Path, audio: Path, tmp_path: Path) -> None:
+def test_onnx_from_another_feature_configuration_is_refused(
+    onnx_path: Path, checkpoint_path: Path, audio: Path, tmp_path: Path
+) -> None:
     other = tmp_path / "other.pt"
-    save_checkpoint(random_checkpoint({**FEATURES, "n_mels": 64}), other)
+    output = torch.load(checkpoint_path, weights_only=True)["output"]
+    save_checkpoint(random_checkpoint({**FEATURES, "n_mels": 64}, output=output), other)
     result = nonspeech("predict", audio, "--onnx", onnx_path, "--model", other)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

@@ -11,15 +11,17 @@ import pytest
 import torch
 
 from conftest import LEARNABLE_PARAMS, TINY_TRAIN_PARAMS, dvc, make_pipeline_repo, stages_run, write_folder
-from nonspeech.checkpoint import load_checkpoint
+from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
 from nonspeech.evaluation import predicted_classes
 from nonspeech.frontends import feature_spec, power_domain
 from nonspeech.frontends.efficientat import EfficientATMel
 from nonspeech.frontends.logmel import LogMel
 from nonspeech.metrics import classification_metrics
 from nonspeech.mixing import background_mixer
+from nonspeech.outputs import class_probabilities, clip_losses, network_outputs, prior_logits, weighted_loss
 from nonspeech.sources import list_clips
 from nonspeech.thresholds import calibrate, detection_scores, threshold_for_precision
+from nonspeech.train import class_weights
 
 TARGETS = ["cough", "laugh"]
 NOISES = ["rain", "hum", "traffic"]
@@ -57,13 +59,39 @@ def test_target_clips_are_scored_among_targets_and_negatives_by_how_often_they_a
     names = ["cough", "laugh", "other"]
     logits = torch.tensor([[2.0, 0, 5], [3, 1, 0], [0, 2, 1], [1, 0, 4], [0, 1, 3], [1, 0, 0], [0, 1, 0]])
     y = torch.tensor([0, 0, 1, 1, 2, 2, 2])
-    predicted = predicted_classes(logits, y, negative=2)
+    predicted = predicted_classes(logits.softmax(1), y, negative=2)
     assert predicted.tolist() == [0, 0, 1, 0, 2, 0, 1]  # target clips never "other"; negatives take the full argmax
     metrics = classification_metrics(y.numpy(), predicted.numpy(), names)
     assert metrics["macro_f1"] == pytest.approx((2 * 2 / 3 / (1 + 2 / 3) + 2 * 0.5 / 1.5) / 2)
     assert metrics["accuracy"] == 0.75 and set(metrics["per_class"]) == {"cough", "laugh"}
     assert metrics["negatives_called_a_class"] == pytest.approx(2 / 3)
     assert np.array(metrics["confusion_matrix"]).sum() == 7
+
+
+def test_sigmoid_outputs_score_targets_only_and_call_a_negative_a_class_when_one_reaches_half() -> None:
+    """One output per target class; `other` is 1 - the highest target probability, so it is the argmax exactly
+    when no target reaches 0.5; a negative's targets are all 0 in the loss."""
+    assert network_outputs(3, "sigmoid", 1) == 2 and network_outputs(3, "sigmoid", None) == network_outputs(3, "softmax", 1) == 3
+    logits = torch.tensor([[2.0, -1.0], [-0.5, -3.0], [0.0, 1.0]])
+    probabilities = class_probabilities(logits, "sigmoid", 1)  # classes cough, other, laugh
+    targets = torch.sigmoid(logits)
+    torch.testing.assert_close(probabilities[:, [0, 2]], targets)
+    torch.testing.assert_close(probabilities[:, 1], 1 - targets.max(1).values)
+    assert probabilities.argmax(1).tolist() == [0, 1, 2]
+    y = torch.tensor([0, 1, 2])
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]), reduction="none").sum(1)
+    torch.testing.assert_close(clip_losses(logits, y, "sigmoid", 1), expected)
+    weights = torch.tensor([1.0, 3.0, 2.0])
+    torch.testing.assert_close(weighted_loss(weights, "sigmoid", 1)(logits, y), (expected * weights).sum() / weights.sum())
+    softmax_logits = torch.randn(3, 3)
+    torch.testing.assert_close(weighted_loss(weights, "softmax", 1)(softmax_logits, y),
+                               torch.nn.functional.cross_entropy(softmax_logits, y, weight=weights))
+    counts = np.array([10, 60, 30])  # weighted by inverse frequency, every class is a third of the weighted clips
+    torch.testing.assert_close(torch.sigmoid(prior_logits(class_weights(counts, ["a", "b", "c"]), counts, 1)),
+                               torch.full((2,), 1 / 3))
+    with pytest.raises(ValueError, match="unknown output 'tanh'"):
+        network_outputs(3, "tanh", 1)
 
 
 def test_threshold_reaches_the_target_precision_at_the_lowest_score() -> None:
@@ -132,3 +160,12 @@ def test_pipeline_with_negatives_and_background_mixing(tmp_path: Path) -> None:
     assert list(predictions.columns) == ["clip_id", "label", *checkpoint["classes"]]
     (negatives / "rain" / "rain0.wav").unlink()
     assert "ingest" in stages_run(dvc(repo, "repro").stdout)  # the negatives are a tracked input
+    assert {"train_cv@0", "train_final", "evaluate"} <= stages_run(dvc(repo, "exp", "run", "-S", "train.output=sigmoid").stdout)
+    checkpoint = load_checkpoint(repo / "data/models/final/model.pt")
+    assert checkpoint["output"] == "sigmoid" and "other" in checkpoint["classes"]
+    assert model_from_checkpoint(checkpoint).head[-1].out_features == len(checkpoint["classes"]) - 1
+    predictions = pd.read_csv(repo / "data/models/fold0/predictions.csv")
+    targets = predictions[[c for c in checkpoint["classes"] if c != "other"]]
+    np.testing.assert_allclose(predictions["other"], 1 - targets.max(axis=1), atol=2e-6)
+    metrics = json.loads((repo / "data/eval/metrics.json").read_text())["test"]
+    assert 0 <= metrics["negatives_called_a_class"] <= 1 and 0 <= metrics["macro_f1"] <= 1

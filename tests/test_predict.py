@@ -8,6 +8,7 @@ then be found and cover everything but digital silence.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 import subprocess
@@ -89,9 +90,10 @@ def test_table_lists_the_top_class_of_every_file(trained_model: Path, test_audio
     assert error_lines(result) == []
     header, *rows = [line.split() for line in result.stdout.splitlines()]
     classes = load_checkpoint(trained_model)["classes"]
-    assert header == ["file", "class", "probability"]
+    assert header == ["file", "class", "probability", "detected"]
     assert [Path(r[0]) for r in rows] == sorted(test_audio.rglob("*.wav"))
     assert all(r[1] in classes and 1 / len(classes) <= float(r[2]) <= 1 for r in rows)
+    assert all(r[3] == "none" or set(r[3].split(",")) <= set(classes) for r in rows)
 
 
 def test_json_top_k_equals_the_model_on_the_training_features(
@@ -135,7 +137,7 @@ def test_csv_top_k_goes_to_the_out_file(trained_model: Path, test_audio: Path, t
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     header, *rows = list(csv.reader(out.open()))
-    assert header == ["file", "class", "probability", "class_2", "probability_2", "error"]
+    assert header == ["file", "class", "probability", "class_2", "probability_2", "detected", "error"]
     assert len(rows) == len(list(test_audio.glob("cough/*.wav"))) + len(list(test_audio.glob("yawn/*.wav")))
     assert all(float(r[2]) >= float(r[4]) and r[1] != r[3] for r in rows)
 
@@ -227,6 +229,30 @@ def test_checkpoint_thresholds_are_the_default_and_other_is_never_an_event(
     overridden = nonspeech("predict", path, "--model", tmp_path / "calibrated.pt", "--window", "--threshold", "1")
     assert overridden.returncode == 0, overridden.stderr
     assert len(overridden.stdout.splitlines()) == 1  # the header: --threshold replaces every class's threshold
+
+
+def test_whole_files_report_the_classes_reaching_the_checkpoint_thresholds(
+    trained_model: Path, test_audio: Path, tmp_path: Path
+) -> None:
+    """Threshold 0 detects a class in every file, 1.0 in none, a class without one gets 0.5; never `other`."""
+    checkpoint = load_checkpoint(trained_model)
+    classes = ["other", *checkpoint["classes"][1:]]
+    checkpoint["classes"] = classes
+    checkpoint["thresholds"] = {**{label: 0.0 for label in classes}, classes[1]: 1.0}
+    del checkpoint["thresholds"][classes[2]]
+    save_checkpoint(checkpoint, tmp_path / "calibrated.pt")
+    args = ("predict", test_audio, "--model", tmp_path / "calibrated.pt", "--top-k", "7")
+    records = json.loads(nonspeech(*args, "--format", "json").stdout)
+    for record in records:
+        probability = {p["class"]: p["probability"] for p in record["predictions"]}
+        expected = [*classes[3:], *([classes[2]] if probability[classes[2]] >= 0.5 else [])]
+        assert sorted(d["class"] for d in record["detected"]) == sorted(expected)
+        assert [d["probability"] for d in record["detected"]] == sorted((probability[c] for c in expected), reverse=True)
+    rows = list(csv.DictReader(io.StringIO(nonspeech(*args, "--format", "csv").stdout)))
+    assert [r["detected"] for r in rows] == [",".join(d["class"] for d in r["detected"]) or "none" for r in records]
+    for threshold, detected in (("1", {"none"}), ("0", set(classes[1:]))):
+        header, *table = [line.split() for line in nonspeech(*args, "--threshold", threshold).stdout.splitlines()]
+        assert header[-1] == "detected" and all(set(row[-1].split(",")) == detected for row in table)
 
 
 def test_audacity_labels_and_plots_one_file_per_recording(
