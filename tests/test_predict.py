@@ -209,17 +209,24 @@ def test_window_table_structure_and_a_threshold_nothing_reaches(
     assert result.stdout.split() == ["file", "start", "end", "class", "max_probability", "mean_probability"]
 
 
+def calibrated_copy(model: Path, out: Path) -> list[str]:
+    """A copy of the model whose first class is `other`, with thresholds 0 for every class but classes[1] (1.0)
+    and classes[2] (none, so 0.5); its classes."""
+    checkpoint = load_checkpoint(model)
+    classes = ["other", *checkpoint["classes"][1:]]
+    checkpoint["classes"] = classes
+    checkpoint["thresholds"] = {**{label: 0.0 for label in classes}, classes[1]: 1.0}
+    del checkpoint["thresholds"][classes[2]]
+    save_checkpoint(checkpoint, out)
+    return classes
+
+
 def test_checkpoint_thresholds_are_the_default_and_other_is_never_an_event(
     trained_model: Path, long_recording: tuple[Path, float, list[float]], tmp_path: Path
 ) -> None:
     """Threshold 0 makes an event of the whole recording; 1.0 none; a class without a threshold gets 0.5."""
     path, duration, _ = long_recording
-    checkpoint = load_checkpoint(trained_model)
-    classes = ["other", *checkpoint["classes"][1:]]
-    checkpoint["classes"] = classes
-    checkpoint["thresholds"] = {**{label: 0.0 for label in classes}, classes[1]: 1.0}
-    del checkpoint["thresholds"][classes[2]]
-    save_checkpoint(checkpoint, tmp_path / "calibrated.pt")
+    classes = calibrated_copy(trained_model, tmp_path / "calibrated.pt")
     result = nonspeech("predict", path, "--model", tmp_path / "calibrated.pt", "--window", "--format", "json")
     assert result.returncode == 0, result.stderr
     segments = json.loads(result.stdout)[0]["segments"]
@@ -235,12 +242,7 @@ def test_whole_files_report_the_classes_reaching_the_checkpoint_thresholds(
     trained_model: Path, test_audio: Path, tmp_path: Path
 ) -> None:
     """Threshold 0 detects a class in every file, 1.0 in none, a class without one gets 0.5; never `other`."""
-    checkpoint = load_checkpoint(trained_model)
-    classes = ["other", *checkpoint["classes"][1:]]
-    checkpoint["classes"] = classes
-    checkpoint["thresholds"] = {**{label: 0.0 for label in classes}, classes[1]: 1.0}
-    del checkpoint["thresholds"][classes[2]]
-    save_checkpoint(checkpoint, tmp_path / "calibrated.pt")
+    classes = calibrated_copy(trained_model, tmp_path / "calibrated.pt")
     args = ("predict", test_audio, "--model", tmp_path / "calibrated.pt", "--top-k", "7")
     records = json.loads(nonspeech(*args, "--format", "json").stdout)
     for record in records:
