@@ -1,8 +1,10 @@
 """Predict throughput on CPU, in seconds of audio classified per second of wall time (x real time).
 
 Modes: files (a batch of demo files); window (one long file in windows every --hop seconds: the front end once
-over the recording, the network over slices of its frames); window-waveform (the same windows cut from the
-waveform, each through the whole model: the path ONNX models take, and what `--window` did before);
+over the recording, the network's body once over its frames, the head on each window's average of its feature
+map, what `predict --window` does); window-exact (the same windows, each a slice of the frames through the whole
+network: `predict --window --exact`); window-waveform (the same windows cut from the waveform, each through the
+whole model: the path ONNX models take);
 breakdown (the time of `files` per step); memory (peak RSS of `predict --window` on a --memory-minutes file,
 not run by default). Models: the default and the demo resnet size (random weights), and the two pretrained
 recipes on the efficientat front end over 6 s windows: `embed` (the frozen AudioSet mn04 body from
@@ -53,7 +55,7 @@ SIZES = {
     "finetune": {"width": 0.4, "dropout": 0.2},
 }
 LONG_RATE = 44100
-MODES = ("files", "window", "window-waveform", "breakdown", "memory")
+MODES = ("files", "window", "window-exact", "window-waveform", "breakdown", "memory")
 
 
 def checkpoint(name: str) -> dict:
@@ -114,7 +116,7 @@ def measure(mode: str, ckpt: dict, files: list[Path], long_path: Path, long_seco
         steps = breakdown(files, ckpt, args.repeats)
         return "files, time per step: " + ", ".join(
             f"{step} {seconds:.2f} s ({100 * seconds / sum(steps.values()):.0f}%)" for step, seconds in steps.items())
-    model = torch_model(ckpt, args.bf16)
+    model = torch_model(ckpt, args.bf16, exact=mode == "window-exact")
     list(classify_files(files[:BATCH_SIZE], model))  # warm-up
     if mode == "files":
         outcomes, wall = timed(lambda: list(classify_files(files, model)), args.repeats)

@@ -2,7 +2,7 @@
 false-alarm seconds per minute, and the speed of the timeline.
 
 Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
-           [--hop 1.0] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
+           [--hop 1.0] [--exact] [--deviation] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
            [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
 Without --threshold the checkpoint's per-class thresholds are used (0.5 where it has none), as `predict` does.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+
+import numpy as np
 
 from nonspeech.events import POOLS, class_thresholds, detect
 from nonspeech.predict import classify_recording, read_checkpoint, torch_model
@@ -30,6 +32,18 @@ def scores_for(windows: dict, reference: dict, model, thresholds, args: argparse
     return score_timeline(reference, system, {name: w.seconds for name, w in windows.items()})
 
 
+def deviation(windows: dict, checkpoint: dict, hop: float, scenes: Path) -> str:
+    """How far the windows' probabilities are from those of `--exact` (each window alone) on the same scenes."""
+    model = torch_model(checkpoint, exact=True)
+    exact = [classify_recording(scenes / name, model, hop) for name in windows]
+    shared = list(windows.values())
+    difference = np.abs(np.concatenate([s.probabilities - e.probabilities for s, e in zip(shared, exact)]))
+    same = np.concatenate([s.probabilities.argmax(1) == e.probabilities.argmax(1) for s, e in zip(shared, exact)])
+    return (f"vs --exact: probabilities {difference.mean():.3f} apart on average, {difference.max():.2f} at most "
+            f"(99th percentile of windows {np.quantile(difference.max(1), 0.99):.2f}); same top class for "
+            f"{same.mean():.0%} of {len(same)} windows")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="checkpoint")
@@ -39,16 +53,22 @@ def main() -> None:
     parser.add_argument("--hysteresis", type=float, default=0.1)
     parser.add_argument("--min-duration", type=float, default=0.0)
     parser.add_argument("--pool", choices=POOLS, default="mean")
+    parser.add_argument("--exact", action="store_true", help="each window through the whole network (predict --exact)")
+    parser.add_argument("--deviation", action="store_true", help="also print how far the windows are from --exact")
     parser.add_argument("--sweep-thresholds", type=float, nargs="*", default=[], metavar="P")
     args = parser.parse_args()
-    model = torch_model(read_checkpoint(args.model))
+    checkpoint = read_checkpoint(args.model)
+    model = torch_model(checkpoint, exact=args.exact)
     reference = read_reference(args.scenes / "events.csv")
     start = time.perf_counter()
     windows = {path.name: classify_recording(path, model, args.hop) for path in sorted(args.scenes.glob("*.wav"))}
     wall = time.perf_counter() - start
     seconds = sum(w.seconds for w in windows.values())
     print(f"{args.model}: {len(windows)} scenes, {seconds / 60:.1f} min, timeline at {seconds / wall:.0f}x real time "
-          f"(hop {args.hop} s); hysteresis {args.hysteresis}, min duration {args.min_duration} s, pool {args.pool}")
+          f"(hop {args.hop} s, {'exact' if args.exact else 'shared body'}); hysteresis {args.hysteresis}, "
+          f"min duration {args.min_duration} s, pool {args.pool}")
+    if args.deviation:
+        print(deviation(windows, checkpoint, args.hop, args.scenes))
     thresholds = class_thresholds(model.classes, model.thresholds, args.threshold)
     print("thresholds: " + ", ".join(f"{c} {t:.2f}" for c, t in zip(model.classes, thresholds)))
     scores = scores_for(windows, reference, model, thresholds, args, args.pool)

@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"{BF16_TOLERANCE} from float32 (at most 0.018 over 452 demo and real clips, top class unchanged for 99.6%%)",
     )
     predict.add_argument(
+        "--threads", type=positive(int), metavar="N",
+        help="CPU threads for the PyTorch and onnxruntime network (default: one per core); on a machine busy with "
+        "other work, 1 is several times faster (no thread waits for another that is descheduled)",
+    )
+    predict.add_argument(
         "--top-k", type=positive(int), metavar="K", help="classes shown per file (default 1; not with --window)",
     )
     predict.add_argument(
@@ -94,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="print a timeline of events (start, end, class, max and mean score): windows every --hop seconds, each "
         "stretch between window edges scored by the mean probability of the windows covering it, events where a class "
         "reaches its threshold",
+    )
+    predict.add_argument(
+        "--exact", action="store_true",
+        help="with --window, run each window through the whole network, so that its probabilities equal the window "
+        "alone (several times slower; by default overlapping windows share the network's convolutional body)",
     )
     predict.add_argument(
         "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP})",
@@ -153,6 +163,8 @@ def check_predict_args(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--top-k applies to whole files; --window prints every class reaching --threshold instead")
     if not args.window and args.hop is not None:
         parser.error("--hop only applies with --window")
+    if not args.window and args.exact:
+        parser.error("--exact only applies with --window")
     if not args.window and (args.format == "audacity" or args.plot is not None):
         parser.error("--format audacity and --plot need --window")
 
@@ -182,7 +194,7 @@ def load_model(args: argparse.Namespace) -> Model:
     from nonspeech.predict import check_same_features, torch_model
 
     if args.onnx is None:
-        return torch_model(checkpoint_at(args.model or DEFAULT_MODEL), args.bf16)
+        return torch_model(checkpoint_at(args.model or DEFAULT_MODEL), args.bf16, args.exact)
     from nonspeech.export import onnx_model  # onnx and onnxruntime are the optional `export` extra
 
     try:
@@ -305,6 +317,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
     files, unusable = find_audio(args.paths)
     check_out(args.out, files)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     model = load_model(args)
     if args.format == "audacity" and len(files) > 1 and args.out is None:
         args.parser.error("--format audacity writes one label track per recording: with several, give --out")

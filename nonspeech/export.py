@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -56,20 +57,40 @@ def metadata(checkpoint: dict) -> dict[str, str]:
 def export_onnx(checkpoint: dict, out: Path) -> None:
     """Write the checkpoint as an ONNX model (opset 17, dynamic batch) with metadata_props."""
     example = torch.zeros(1, clip_samples(checkpoint["features"]))
+    network = portable_network(checkpoint, conv_stft=True)
+    axes = {"waveform": {0: "batch"}, "probabilities": {0: "batch"}}
+    buffer = onnx_buffer(network, example, ("waveform", "probabilities"), axes)
+    model = onnx.load_from_string(buffer)
+    onnx.helper.set_model_props(model, metadata(checkpoint))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+
+
+def onnx_buffer(
+    module: nn.Module, example: torch.Tensor, names: tuple[str, str], dynamic_axes: dict[str, dict[int, str]],
+) -> bytes:
+    """The module traced on example as ONNX (opset 17), its input and output named `names`."""
     buffer = io.BytesIO()
     # The TorchScript-based exporter needs no onnxscript but is deprecated; reflect padding makes it note a Slice.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
         torch.onnx.export(
-            portable_network(checkpoint, conv_stft=True), (example,), buffer, dynamo=False, opset_version=OPSET,
-            input_names=["waveform"], output_names=["probabilities"],
-            dynamic_axes={"waveform": {0: "batch"}, "probabilities": {0: "batch"}},
+            module, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=[names[0]],
+            output_names=[names[1]], dynamic_axes=dynamic_axes,
         )
-    model = onnx.load_from_string(buffer.getvalue())
-    onnx.helper.set_model_props(model, metadata(checkpoint))
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(out))
+    return buffer.getvalue()
+
+
+def onnx_runner(module: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A module from (1, bins, frames) to (1, C, F, columns) run by onnxruntime on CPU with torch's thread count,
+    for any number of frames: about 3x faster than PyTorch for the mn04 body's depthwise convolutions."""
+    with torch.inference_mode():
+        model = onnx_buffer(module, example, ("input", "output"), {"input": {2: "frames"}, "output": {3: "columns"}})
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"input": np.ascontiguousarray(x.numpy())})[0])
 
 
 def export_torchscript(checkpoint: dict, out: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,11 +17,12 @@ from nonspeech.audio import AudioError
 from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.events import Windows
 from nonspeech.labels import NEGATIVE, negative_index
+from nonspeech.models.efficientat import localise_gates
 from nonspeech.models.inference import for_inference
 from nonspeech.outputs import class_probabilities
 from nonspeech.frontends import input_bins
 from nonspeech.preprocess import preprocessing
-from nonspeech.sliding import Framer, frontend_framer, slide, waveform_framer
+from nonspeech.sliding import Framer, exact_framer, shared_framer, slide, waveform_framer
 from nonspeech.stream import head_clip, open_recording
 
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
@@ -35,14 +38,14 @@ class ModelError(ValueError):
 
 @dataclass(frozen=True)
 class Model:
-    """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), the
-    framer that slides it over a recording's frames (None: windows are cut from the waveform) and per-class
-    decision thresholds (absent: 0.5)."""
+    """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), a
+    function giving the framer that slides it over a recording's frames, made on first use (None: windows are cut
+    from the waveform) and per-class decision thresholds (absent: 0.5)."""
 
     classes: list[str]
     features: dict
     probabilities: Callable[[np.ndarray], np.ndarray]
-    framer: Framer | None = None
+    framer: Callable[[], Framer] | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
 
 
@@ -113,27 +116,78 @@ def inference_network(checkpoint: dict) -> nn.Module:
     return for_inference(model_from_checkpoint(checkpoint))
 
 
-def torch_model(checkpoint: dict, bf16: bool = False) -> Model:
+class FeatureMap(nn.Module):
+    """A network's convolutional body as a module: its `feature_map`, (B, bins, frames) to (B, C, F, columns)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.feature_map(x)
+
+
+def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.Module, Callable]:
+    """The network split for sharing between windows: (body, head), front-end frames (B, bins, frames) to the
+    body's feature map (B, C, F, columns), and that map's mean over frequency and a window's columns (B, C) to
+    logits; for embedding-trained models the body is the frozen embedding body, the head everything after it."""
+    first = after_frontend[0]
+    if hasattr(first, "feature_map"):  # AudioSetEmbedder
+        rest = after_frontend[1:]
+        return FeatureMap(first), lambda pooled: network(rest(first.from_pooled(pooled)))
+    return nn.Sequential(*after_frontend, FeatureMap(network)), network.from_pooled
+
+
+def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The body run by onnxruntime when it is installed (the `export` extra) and bf16 is off, else by PyTorch."""
+    if not bf16:
+        try:
+            from nonspeech.export import onnx_runner
+        except ImportError:
+            pass
+        else:
+            return onnx_runner(body, example)
+    return body
+
+
+def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False) -> Model:
     """The checkpoint's preprocessing and network run by PyTorch; with bf16, the network under bfloat16 autocast
-    (several times faster on CPUs with bf16 matrix units; probabilities move by up to about 0.02)."""
+    (several times faster on CPUs with bf16 matrix units; probabilities move by up to about 0.02). Timelines share
+    the network's body between overlapping windows (sliding.shared_framer; squeeze-excitation over the window
+    centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
+    network and equals the window alone."""
     stages = for_inference(preprocessing(checkpoint))
     frontend, after_frontend = stages[0], stages[1:]
     network = inference_network(checkpoint)
     output, negative = output_of(checkpoint), negative_index(list(checkpoint["classes"]))
 
+    def run(module: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return module(inputs).float()
+
     def classify(features: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            inputs = after_frontend(features)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = network(inputs)
-            return class_probabilities(logits.float(), output, negative).numpy()
+            return class_probabilities(run(network, after_frontend(features)), output, negative).numpy()
 
     def probabilities(waveforms: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
             return classify(frontend(torch.from_numpy(waveforms)))
 
+    @functools.cache
+    def framer() -> Framer:
+        if exact:
+            return exact_framer(frontend, classify, window)
+        body, head = shared_parts(*copy.deepcopy([after_frontend, network]))
+        with torch.inference_mode():
+            example = frontend(torch.zeros(1, window))
+            localise_gates(body, lambda: body(example))
+        run_body = body_runner(body.requires_grad_(False), example, bf16)
+        return shared_framer(
+            frontend, lambda x: run(run_body, x), lambda pooled: class_probabilities(run(head, pooled), output, negative).numpy(), window,
+        )
+
     features = dict(checkpoint["features"])
-    framer = frontend_framer(frontend, classify, clip_samples(features))
+    window = clip_samples(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
     return Model(list(checkpoint["classes"]), features, probabilities, framer, thresholds)
 
@@ -189,7 +243,7 @@ def classify_recording(path: Path, model: Model, hop_seconds: float, batch_size:
     unusable file."""
     rate, window = model.features["sample_rate"], clip_samples(model.features)
     recording = open_recording(path, rate)
-    framer = model.framer or waveform_framer(model.probabilities, window)
+    framer = model.framer() if model.framer else waveform_framer(model.probabilities, window)
     with torch.inference_mode():
         starts, probabilities = slide(
             recording.blocks, framer, window, hop_seconds * rate, int(model.features.get("hop_length", 1)), batch_size,

@@ -1,6 +1,8 @@
 """Score overlapping windows of a streamed recording: the frame-wise front end runs once over the audio, block by
-block, and each window is a slice of its frames (the few frames at its edges recomputed from its own samples, so
-that it equals the window alone), so memory stays bounded and almost no sample is transformed twice."""
+block, so memory stays bounded and almost no sample is transformed twice. Windows are scored a batch at a time
+from the frames of the stretch they cover: either exactly (each window a slice of its frames, the few frames at
+its edges recomputed from its own samples, so that it equals the window alone) or shared (the network's
+convolutional body once over the stretch, its feature map averaged over each window's frames, then the head)."""
 
 from __future__ import annotations
 
@@ -11,29 +13,31 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray], np.ndarray]
+SHARED_WINDOWS = 8  # window lengths of starts per pass of the shared body: 12% recomputed, peak memory +40 MB
 
 
 @dataclass(frozen=True)
 class Framer:
     """How a model reads windows: `frames` maps samples (B, n) to (B, bins, frames) every `hop` samples, frame g
     centred at sample g * hop and depending only on samples within `margin` (a multiple of hop) of it; `score` maps
-    a batch of windows of `window_frames` frames (B, bins, window_frames) to class probabilities (B, classes)."""
+    the frames of a stretch (bins, frames), the first frames in it of windows of `window_frames` frames and their
+    samples (windows, samples) to class probabilities (windows, classes); windows whose starts lie within
+    `batch_span` samples are scored together (0: a fixed number of windows)."""
 
     frames: Callable[[torch.Tensor], torch.Tensor]
     hop: int
     margin: int
     window_frames: int
-    score: Callable[[torch.Tensor], np.ndarray]
-
-    @property
-    def edge(self) -> int:
-        """Frames at each end of a window that see past it, so differ between a window alone and the recording."""
-        return self.margin // self.hop
+    score: Scorer
+    batch_span: int = 0
 
 
 def waveform_framer(probabilities: Callable[[np.ndarray], np.ndarray], window: int) -> Framer:
     """A framer whose frames are the samples themselves, for models that take whole waveforms (ONNX)."""
-    return Framer(lambda samples: samples[:, None], 1, 0, window, lambda batch: probabilities(batch[:, 0].numpy()))
+    return Framer(lambda samples: samples[:, None], 1, 0, window, lambda _, __, samples: probabilities(samples))
 
 
 def start_sample(k: int, hop: float, grid: int) -> int:
@@ -51,9 +55,8 @@ class _Slider:
     """The state of one pass: unconsumed samples, computed frames, and the windows cut and scored so far."""
 
     def __init__(self, framer: Framer, window: int, hop: float, grid: int, batch_size: int) -> None:
-        self.framer, self.window, self.hop, self.grid, self.batch_size = framer, window, hop, grid, batch_size
-        # samples that determine a window's edge frames (a multiple of hop, as margin is)
-        self.edge_span = min(window, (framer.edge + 1) * framer.hop + framer.margin)
+        self.framer, self.window, self.hop, self.grid = framer, window, hop, grid
+        self.batch_size = max(batch_size, math.ceil(framer.batch_span / hop))
         self.samples = np.zeros(0, dtype=np.float32)
         self.sample_start = 0  # global index of samples[0]
         self.n_samples = 0  # samples received so far
@@ -61,7 +64,7 @@ class _Slider:
         self.frame_start = 0  # global index of frames[:, 0]
         self.next_frame = 0  # global index of the next frame to compute
         self.starts: list[int] = []
-        self.pending: list[tuple[torch.Tensor, np.ndarray]] = []  # frames and samples of windows cut, not scored
+        self.pending = 0  # windows cut (the last of self.starts), not scored
         self.scores: list[np.ndarray] = []
 
     def feed(self, block: np.ndarray) -> None:
@@ -94,41 +97,32 @@ class _Slider:
 
     def _cut(self, limit: int | None) -> None:
         """Cut every window whose frames are computed (up to `limit` windows), scoring full batches, then drop the
-        frames and samples no later window needs."""
-        width = self.framer.window_frames
+        frames and samples no unscored window needs."""
         while limit is None or len(self.starts) < limit:
             start = start_sample(len(self.starts), self.hop, self.grid)
-            first = start // self.framer.hop - self.frame_start
-            if first + width > self.frames.shape[1]:
+            if start // self.framer.hop - self.frame_start + self.framer.window_frames > self.frames.shape[1]:
                 break
             self.starts.append(start)
-            samples = self.samples[start - self.sample_start : start - self.sample_start + self.window]
-            self.pending.append((self.frames[:, first : first + width], samples))
-            if len(self.pending) == self.batch_size:
+            self.pending += 1
+            if self.pending == self.batch_size:
                 self._score()
-        next_start = start_sample(len(self.starts), self.hop, self.grid)
-        drop = next_start // self.framer.hop - self.frame_start
+        first = start_sample(len(self.starts) - self.pending, self.hop, self.grid)
+        drop = first // self.framer.hop - self.frame_start
         self.frames, self.frame_start = self.frames[:, drop:], self.frame_start + drop
-        keep = min(next_start, max(0, self.next_frame * self.framer.hop - self.framer.margin))
+        keep = min(first, max(0, self.next_frame * self.framer.hop - self.framer.margin))
         self.samples, self.sample_start = self.samples[keep - self.sample_start :], keep
 
     def _score(self) -> None:
-        """Score the pending windows, their edge frames recomputed from their own samples as a window alone sees
-        them; windows of digital silence score 0."""
+        """Score the pending windows from the frames of the stretch they cover; windows of digital silence score 0."""
         if not self.pending:
             return
-        batch = torch.stack([frames for frames, _ in self.pending])
-        edge, span = self.framer.edge, self.edge_span
-        if edge:
-            batch = batch.clone()
-            heads = torch.from_numpy(np.stack([samples[:span] for _, samples in self.pending]))
-            tail_start = (self.window - span) // self.framer.hop * self.framer.hop
-            tails = torch.from_numpy(np.stack([samples[tail_start:] for _, samples in self.pending]))
-            batch[:, :, :edge] = self.framer.frames(heads)[:, :, :edge]
-            batch[:, :, -edge:] = self.framer.frames(tails)[:, :, -edge:]
-        loud = np.array([[samples.any()] for _, samples in self.pending])
-        self.scores.append(self.framer.score(batch) * loud)
-        self.pending = []
+        starts = np.asarray(self.starts[-self.pending :])
+        first = starts // self.framer.hop - self.frame_start
+        stretch = self.frames[:, first[0] : first[-1] + self.framer.window_frames]
+        samples = np.stack([self.samples[s - self.sample_start : s - self.sample_start + self.window] for s in starts])
+        loud = samples.any(axis=1, keepdims=True)
+        self.scores.append(self.framer.score(stretch, first - first[0], samples) * loud)
+        self.pending = 0
 
 
 def slide(
@@ -143,13 +137,74 @@ def slide(
     return slider.finish()
 
 
-def frontend_framer(frontend: nn.Module, classify: Callable[[torch.Tensor], np.ndarray], window: int) -> Framer:
-    """A framer for a front end with `frames`, `per_clip` and a PowerSTFT `stft` (LogMel, EfficientATMel), whose
-    per-clip output `classify` maps to probabilities."""
+def frame_layout(frontend: nn.Module, window: int) -> tuple[int, int, int]:
+    """Hop, margin and frames of a window of `window` samples, for a front end with `frames`, `per_clip` and a
+    PowerSTFT `stft` (LogMel, EfficientATMel)."""
     hop, n_fft = frontend.stft.hop_length, frontend.stft.n_fft
     with torch.inference_mode():
         width = frontend(torch.zeros(1, window)).shape[-1]
-    return Framer(
-        frontend.frames, hop, -(-(n_fft // 2) // hop) * hop, width,
-        lambda batch: classify(frontend.per_clip(batch)),
-    )
+    return hop, -(-(n_fft // 2) // hop) * hop, width
+
+
+def exact_framer(frontend: nn.Module, classify: Callable[[torch.Tensor], np.ndarray], window: int) -> Framer:
+    """Each window a slice of the frames, its edge frames recomputed from its own samples and the front end's
+    per-clip step applied, through the whole network (`classify`): what the window alone gives."""
+    hop, margin, width = frame_layout(frontend, window)
+    edge = margin // hop  # frames at each end of a window that see past it
+    span = min(window, (edge + 1) * hop + margin)  # samples that determine them (a multiple of hop)
+    tail = (window - span) // hop * hop
+
+    def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        batch = torch.stack([stretch[:, f : f + width] for f in firsts])
+        if edge:
+            batch[:, :, :edge] = frontend.frames(torch.from_numpy(samples[:, :span]))[:, :, :edge]
+            batch[:, :, -edge:] = frontend.frames(torch.from_numpy(samples[:, tail:]))[:, :, -edge:]
+        return classify(frontend.per_clip(batch))
+
+    return Framer(frontend.frames, hop, margin, width, score)
+
+
+def column_grid(body: Callable[[torch.Tensor], torch.Tensor], bins: int) -> tuple[int, float]:
+    """Frames per column s of the body's feature map and where column 0 begins, frame i spanning [i, i + 1): 0 when
+    the body floors (pooling: column j is frames [j s, (j + 1) s)), (1 - s) / 2 when it pads (odd-kernel strided
+    convolutions centre column j on frame j s)."""
+    frames = 1024
+    columns = body(torch.zeros(1, bins, frames)).shape[-1]
+    stride = frames // columns
+    padded = body(torch.zeros(1, bins, frames + 1)).shape[-1] > columns
+    return stride, (1 - stride) / 2 if padded else 0.0
+
+
+def window_means(columns: torch.Tensor, firsts: torch.Tensor, width: float) -> torch.Tensor:
+    """Means (windows, C) of columns (C, T), a piecewise-constant function of position, over [first, first + width)
+    (in columns, fractional) clipped to [0, T]."""
+    total = columns.shape[-1]
+    cumulative = F.pad(columns.double().cumsum(-1), (1, 0))
+
+    def integral(x: torch.Tensor) -> torch.Tensor:
+        column = x.floor().long().clamp(max=total - 1)
+        return cumulative[:, column] + (x - column) * columns.double()[:, column]
+
+    lo, hi = firsts.double().clamp(0, total), (firsts + width).double().clamp(0, total)
+    return ((integral(hi) - integral(lo)) / (hi - lo)).T.float()
+
+
+def shared_framer(
+    frontend: nn.Module, body: Callable[[torch.Tensor], torch.Tensor],
+    head: Callable[[torch.Tensor], np.ndarray], window: int,
+) -> Framer:
+    """The network's `body` once over the frames of a batch of windows (SHARED_WINDOWS window lengths of starts),
+    the top-db floor from the window centred on each frame; each window's probabilities are `head` of the body's
+    feature map (1, C, F, columns) averaged over frequency and the window's frames. Not the window alone: the body
+    sees past the window's edges, and a body with per-window statistics (squeeze-excitation) must take them over
+    the window centred on each column (models.efficientat.localise_gates)."""
+    hop, margin, width = frame_layout(frontend, window)
+    with torch.inference_mode():
+        stride, phase = column_grid(body, frontend.fb.shape[1])
+
+    def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        columns = body(frontend.per_clip(stretch[None], span=width))[0].float().mean(dim=1)
+        positions = (torch.from_numpy(firsts) - phase) / stride
+        return head(window_means(columns, positions, width / stride))
+
+    return Framer(frontend.frames, hop, margin, width, score, SHARED_WINDOWS * window)

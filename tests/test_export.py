@@ -19,11 +19,12 @@ import torch
 
 from nonspeech.audio import load_clip
 from nonspeech.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
-from nonspeech.export import onnx_model
+from nonspeech.export import onnx_model, onnx_runner
 from nonspeech.frontends.logmel import LogMel
 from nonspeech.preprocess import preprocessing
 from nonspeech.models import build_model
-from nonspeech.predict import classify_recording, clip_samples, read_checkpoint, torch_model
+from nonspeech.models.efficientat import MobileNetAT, localise_gates
+from nonspeech.predict import FeatureMap, classify_recording, clip_samples, read_checkpoint, torch_model
 from nonspeech.sources.demo import SYNTHS, generate_demo
 
 CLI = Path(sys.executable).with_name("nonspeech")
@@ -154,13 +155,28 @@ def test_predict_onnx_equals_predict(onnx_path: Path, checkpoint_path: Path, aud
 def test_onnx_timeline_takes_the_per_window_path_and_equals_pytorch(
     onnx_path: Path, checkpoint_path: Path, waveforms: np.ndarray, tmp_path: Path
 ) -> None:
-    """The ONNX model takes waveforms, so its windows are cut from the streamed waveform; same windows, same scores."""
+    """The ONNX model takes waveforms, so its windows are cut from the streamed waveform; same windows, same scores
+    as PyTorch's exact path."""
     sf.write(tmp_path / "long.wav", waveforms.reshape(-1), FEATURES["sample_rate"], subtype="FLOAT")
-    by_torch = classify_recording(tmp_path / "long.wav", torch_model(read_checkpoint(checkpoint_path)), 1.5)
+    by_torch = classify_recording(tmp_path / "long.wav", torch_model(read_checkpoint(checkpoint_path), exact=True), 1.5)
     by_onnx = classify_recording(tmp_path / "long.wav", onnx_model(onnx_path), 1.5)
     assert len(by_onnx.starts) == 1 + int(np.ceil((len(waveforms) * 4.0 - 4.0) / 1.5))
     np.testing.assert_array_equal(by_onnx.starts, by_torch.starts)
     np.testing.assert_allclose(by_onnx.probabilities, by_torch.probabilities, rtol=0, atol=PROBABILITY_ATOL)
+
+
+def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames() -> None:
+    """The shared timeline's body by onnxruntime: traced on one window, it reads stretches of any length, its
+    squeeze-excitation over the window centred on each column as in PyTorch."""
+    torch.manual_seed(0)
+    body = FeatureMap(MobileNetAT(3, 0.4)).eval().requires_grad_(False)
+    window = torch.zeros(1, 128, 300)
+    with torch.inference_mode():
+        localise_gates(body, lambda: body(window))
+        runner = onnx_runner(body, window)
+        for frames in (300, 1001):
+            x = torch.randn(1, 128, frames)
+            torch.testing.assert_close(runner(x), body(x), rtol=0, atol=1e-4)
 
 
 def test_onnx_from_another_feature_configuration_is_refused(

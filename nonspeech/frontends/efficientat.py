@@ -50,7 +50,7 @@ class EfficientATMel(nn.Module):
         mel = torch.matmul(self.stft(emphasised).transpose(-1, -2), self.fb).transpose(-1, -2)
         return (torch.log(mel + 1e-5) + 4.5) / 5.0
 
-    def per_clip(self, features: torch.Tensor) -> torch.Tensor:
+    def per_clip(self, features: torch.Tensor, span: int | None = None) -> torch.Tensor:
         """Nothing is computed per clip: the identity."""
         return features
 

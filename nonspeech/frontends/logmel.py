@@ -11,6 +11,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from nonspeech.frontends.stft import PowerSTFT
 
@@ -30,6 +31,13 @@ def mel_filterbank(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample
     down = -slopes[:, :-2] / f_diff[:-1]
     up = slopes[:, 2:] / f_diff[1:]
     return torch.clamp(torch.minimum(down, up), min=0.0)
+
+
+def centred_max(x: torch.Tensor, span: int) -> torch.Tensor:
+    """Maximum of x (batch, 1, frames) over the span frames (rounded up to odd) centred on each frame, fewer at the
+    ends."""
+    odd = span | 1
+    return F.max_pool1d(x, odd, stride=1, padding=odd // 2)
 
 
 class LogMel(nn.Module):
@@ -58,11 +66,13 @@ class LogMel(nn.Module):
         mel = torch.matmul(self.stft(waveforms).transpose(-1, -2), self.fb).transpose(-1, -2)
         return 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
 
-    def per_clip(self, db: torch.Tensor) -> torch.Tensor:
-        """The top_db floor of each clip (batch, n_mels, frames): its maximum minus top_db."""
+    def per_clip(self, db: torch.Tensor, span: int | None = None) -> torch.Tensor:
+        """The top_db floor of each clip (batch, n_mels, frames): its maximum minus top_db; with `span`, each frame's
+        floor from the maximum of the span frames centred on it (as if each frame were the middle of a clip)."""
         if self.top_db is None:
             return db
-        return torch.maximum(db, db.amax(dim=(-2, -1), keepdim=True) - self.top_db)
+        peak = db.amax(dim=(-2, -1), keepdim=True) if span is None else centred_max(db.amax(dim=-2, keepdim=True), span)
+        return torch.maximum(db, peak - self.top_db)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         shape = waveforms.shape

@@ -11,10 +11,12 @@ shapes equal the official checkpoints' (`features.N.block.M.0.weight`, `…conc_
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 AUDIOSET_CLASSES = 527
 # Inverted residual blocks at width 1.0: kernel, expanded channels, output channels, squeeze-excitation,
@@ -49,16 +51,28 @@ def conv_bn(c_in: int, c_out: int, kernel: int, activation: str | None, stride: 
     return nn.Sequential(*layers, ACTIVATIONS[activation]()) if activation else nn.Sequential(*layers)
 
 
+def centred_mean(x: torch.Tensor, span: int) -> torch.Tensor:
+    """Mean of x (B, C, T) over the span columns (rounded up to odd) centred on each column, fewer at the ends."""
+    odd = span | 1
+    return F.avg_pool1d(x, odd, stride=1, padding=odd // 2, count_include_pad=False)
+
+
 class ChannelGate(nn.Module):
-    """Mean over frequency and time, Linear, ReLU, Linear, sigmoid: one gate per channel, multiplied in."""
+    """Mean over frequency and time, Linear, ReLU, Linear, sigmoid: one gate per channel, multiplied in. With a
+    `span` (see localise_gates), the mean over time is over the span columns centred on each column instead."""
 
     def __init__(self, channels: int, squeezed: int) -> None:
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(channels, squeezed), nn.Linear(squeezed, channels)
+        self.span: int | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3))))))
-        return x * gate[:, :, None, None]
+        if self.span is None:
+            gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3))))))
+            return x * gate[:, :, None, None]
+        means = centred_mean(x.mean(dim=2), self.span).transpose(1, 2)  # (B, T, C)
+        gate = torch.sigmoid(self.fc2(torch.relu(self.fc1(means))))
+        return x * gate.transpose(1, 2)[:, :, None, :]
 
 
 class SqueezeExcite(nn.Module):
@@ -115,12 +129,38 @@ class MobileNetAT(nn.Module):
         """The part after the convolutional body; fine-tuning may give it a higher learning rate."""
         return self.classifier
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The body's output (B, dims, frequency, time)."""
+        return self.features(x.unsqueeze(1))
+
+    def from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits from the feature map averaged over frequency and time (B, dims)."""
+        return self.classifier[2:](pooled)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The body's output averaged over frequency and time: (B, dims)."""
-        return self.features(x.unsqueeze(1)).mean(dim=(2, 3))
+        return self.feature_map(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x.unsqueeze(1)))
+
+
+def localise_gates(model: nn.Module, probe: Callable[[], object]) -> nn.Module:
+    """Give each ChannelGate in the model the span of columns its input has during probe() (a window alone), so
+    that over a longer input each column is gated as in the window centred on it; returns the model."""
+    gates = [m for m in model.modules() if isinstance(m, ChannelGate)]
+    spans: dict[ChannelGate, int] = {}
+
+    def record(gate: nn.Module, args: tuple[torch.Tensor]) -> None:
+        spans[gate] = args[0].shape[-1]
+
+    hooks = [gate.register_forward_pre_hook(record) for gate in gates]
+    probe()
+    for hook in hooks:
+        hook.remove()
+    for gate in gates:
+        gate.span = spans[gate]
+    return model
 
 
 def efficientat(n_classes: int, width: float = 0.4, dropout: float = 0.2) -> MobileNetAT:

@@ -20,11 +20,18 @@ class AudioSetEmbedder(nn.Module):
     def train(self, mode: bool = True) -> AudioSetEmbedder:
         return super().train(False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = self.network.embed(x)
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The body's output (B, dims, frequency, time)."""
+        return self.network.feature_map(x)
+
+    def from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Clip embeddings (B, dims, 1) from the feature map averaged over frequency and time (B, body dims)."""
         if self.tags:
-            pooled = torch.cat([pooled, torch.sigmoid(self.network.classifier[2:](pooled))], dim=1)
+            pooled = torch.cat([pooled, torch.sigmoid(self.network.from_pooled(pooled))], dim=1)
         return pooled.unsqueeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.from_pooled(self.network.embed(x))
 
 
 def pick_view(x: torch.Tensor, training: bool) -> torch.Tensor:

@@ -17,5 +17,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def for_inference(model: nn.Module) -> nn.Module:
-    """The model in eval mode with BatchNorm folded and channels_last weights (2-3x faster on CPU)."""
+    """The model in eval mode with BatchNorm folded, channels_last weights (2-3x faster on CPU) and activations in
+    place (each follows a layer whose output nothing else reads)."""
+    for module in model.modules():
+        if isinstance(module, (nn.ReLU, nn.Hardswish)):
+            module.inplace = True
     return fold_batchnorm(model.eval()).to(memory_format=torch.channels_last)

@@ -48,6 +48,14 @@ class SpectrogramResNet(nn.Module):
             nn.Linear(w3, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout), nn.Linear(hidden, n_classes),
         )
 
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last block's output (B, channels, frequency, time), before the global average pool."""
+        return self.features[:-2](x.unsqueeze(1))
+
+    def from_pooled(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits from the feature map averaged over frequency and time (B, channels)."""
+        return self.head(pooled)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x.unsqueeze(1)))
 

@@ -1,0 +1,68 @@
+"""The shared path of `predict --window`: the body once over a stretch of frames, each window the mean of its part."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nonspeech.frontends.logmel import LogMel, centred_max
+from nonspeech.models.efficientat import ChannelGate, MobileNetAT, centred_mean, localise_gates
+from nonspeech.sliding import shared_framer, slide, window_means
+
+RATE = 32000
+
+
+def test_window_means_integrate_piecewise_constant_columns() -> None:
+    """Fractional window edges weigh the columns they cut by the part they cover; windows are clipped to the map."""
+    columns = torch.randn(3, 6)
+    fine = columns.repeat_interleave(4, dim=1)  # quarter columns
+    means = window_means(columns, torch.tensor([0.0, 1.5, 3.25, 5.0]), 2.0)
+    expected = [fine[:, quarter : quarter + 8].mean(dim=1) for quarter in (0, 6, 13)] + [columns[:, 5]]
+    torch.testing.assert_close(means, torch.stack(expected), rtol=0, atol=1e-6)
+
+
+def test_centred_mean_and_max_cover_the_odd_span_around_each_column() -> None:
+    x = torch.randn(2, 3, 9)
+    for span in (4, 5):  # 4 rounds up to 5: two columns each side
+        near = [slice(max(0, t - 2), t + 3) for t in range(9)]
+        torch.testing.assert_close(centred_mean(x, span), torch.stack([x[..., s].mean(-1) for s in near], dim=-1))
+        torch.testing.assert_close(centred_max(x[:, :1], span), torch.stack([x[:, :1, s].amax(-1) for s in near], dim=-1))
+
+
+def test_a_gate_whose_span_covers_its_input_is_the_squeeze_excitation_of_the_whole() -> None:
+    gate = ChannelGate(8, 4)
+    x = torch.randn(2, 8, 3, 20)
+    whole = gate(x)
+    gate.span = 2 * 20 - 1  # every column's centred span reaches both ends
+    torch.testing.assert_close(gate(x), whole)
+
+
+def test_localised_gates_take_the_columns_of_a_window_alone() -> None:
+    """mn04's squeeze-excitation blocks read 3 s windows (300 frames) at strides 8, 16 and 32."""
+    network = MobileNetAT(3, 0.4).eval()
+    with torch.inference_mode():
+        localise_gates(network, lambda: network(torch.zeros(1, 128, 300)))
+    spans = [m.span for m in network.modules() if isinstance(m, ChannelGate)]
+    assert spans == [38, 38, 38, 19, 19, 10, 10, 10]
+
+
+def test_shared_windows_of_a_pointwise_body_are_the_means_of_their_frames() -> None:
+    """With a body that passes frames through (a column per frame, bins as channels), each window's scores are the
+    mean of its frames of the whole recording: across block edges, stretch edges and the zero-padded end; windows
+    of digital silence score 0."""
+    frontend = LogMel(RATE, 256, 64, 16, top_db=None)
+    window, hop = RATE // 2, 0.37 * RATE
+    framer = shared_framer(frontend, lambda x: x.unsqueeze(2), lambda pooled: pooled.numpy(), window)
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 0.1, 30 * RATE).astype(np.float32)
+    audio[10 * RATE : 12 * RATE] = 0.0
+    edges = np.cumsum(rng.integers(RATE // 3, 4 * RATE, 20))
+    with torch.inference_mode():
+        starts, scores = slide(np.split(audio, edges[edges < len(audio)]), framer, window, hop, 64, 8)
+        padded = np.pad(audio, (0, starts[-1] + window - len(audio)))
+        frames = frontend.frames(torch.from_numpy(padded)[None])[0]
+    width = framer.window_frames
+    expected = np.stack([frames[:, s // 64 : s // 64 + width].mean(dim=1).numpy() for s in starts])
+    loud = np.array([padded[s : s + window].any() for s in starts])
+    assert len(starts) > 3 * int(np.ceil(16 * window / hop)) and not loud.all()  # several stretches, silent windows
+    np.testing.assert_allclose(scores, expected * loud[:, None], rtol=0, atol=1e-3)
