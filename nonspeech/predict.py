@@ -165,9 +165,12 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False) -> Mo
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return module(inputs).float()
 
+    def probabilities_of(head: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> np.ndarray:
+        return class_probabilities(run(head, inputs), output, negative).numpy()
+
     def classify(features: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            return class_probabilities(run(network, after_frontend(features)), output, negative).numpy()
+            return probabilities_of(network, after_frontend(features))
 
     def probabilities(waveforms: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -182,9 +185,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False) -> Mo
             example = frontend(torch.zeros(1, window))
             localise_gates(body, lambda: body(example))
         run_body = body_runner(body.requires_grad_(False), example, bf16)
-        return shared_framer(
-            frontend, lambda x: run(run_body, x), lambda pooled: class_probabilities(run(head, pooled), output, negative).numpy(), window,
-        )
+        return shared_framer(frontend, lambda x: run(run_body, x), lambda pooled: probabilities_of(head, pooled), window)
 
     features = dict(checkpoint["features"])
     window = clip_samples(features)

@@ -142,7 +142,7 @@ class MobileNetAT(nn.Module):
         return self.feature_map(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x.unsqueeze(1)))
+        return self.classifier(self.feature_map(x))
 
 
 def localise_gates(model: nn.Module, probe: Callable[[], object]) -> nn.Module:
