@@ -46,7 +46,8 @@ def recipe_params(name: str, root: Path, negatives: bool, background: bool, seco
     params["data"]["root"] = str(root.resolve())
     params["data"]["negatives"] = str((root / "negatives").resolve()) if negatives else "data/raw/negatives"
     if name == "finetune":
-        params = {**params, **FINETUNE, "train": {**params["train"], **FINETUNE["train"]}}
+        augment = {**params["train"]["augment"], **FINETUNE["train"]["augment"]}
+        params = {**params, **FINETUNE, "train": {**params["train"], **FINETUNE["train"], "augment": augment}}
     if name == "scratch":
         demo = yaml.safe_load((PROJECT / "params.yaml").read_text())
         params = {**params, **{key: demo[key] for key in SCRATCH_KEYS}}

@@ -2,7 +2,7 @@
 false-alarm seconds per minute, and the speed of the timeline.
 
 Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
-           [--hop 1.0] [--exact] [--deviation] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
+           [--hop 0.25] [--span S] [--exact] [--deviation] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
            [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
 Without --threshold the checkpoint's per-class thresholds are used (0.5 where it has none), as `predict` does.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nonspeech.events import POOLS, class_thresholds, detect
-from nonspeech.predict import classify_recording, read_checkpoint, torch_model
+from nonspeech.predict import classify_recording, read_checkpoint, timeline_span, torch_model
 from nonspeech.scoring import Event, Scores, read_reference, score_timeline
 
 SCENES = Path(__file__).resolve().parents[2] / "shared/realsounds/scenes"
@@ -26,15 +26,15 @@ def scores_for(windows: dict, reference: dict, model, thresholds, args: argparse
     """Detect events in every scene's windows with these settings and score them."""
     system = {
         name: [Event(s.start, s.end, s.label) for s in detect(
-            w, model.classes, model.features["seconds"], thresholds, args.hysteresis, args.min_duration, pool)]
+            w, model.classes, thresholds, args.hysteresis, args.min_duration, pool)]
         for name, w in windows.items()
     }
     return score_timeline(reference, system, {name: w.seconds for name, w in windows.items()})
 
 
-def deviation(windows: dict, checkpoint: dict, hop: float, scenes: Path) -> str:
+def deviation(windows: dict, checkpoint: dict, hop: float, span: float | None, scenes: Path) -> str:
     """How far the windows' probabilities are from those of `--exact` (each window alone) on the same scenes."""
-    model = torch_model(checkpoint, exact=True)
+    model = torch_model(checkpoint, exact=True, span=span)
     exact = [classify_recording(scenes / name, model, hop) for name in windows]
     shared = list(windows.values())
     difference = np.abs(np.concatenate([s.probabilities - e.probabilities for s, e in zip(shared, exact)]))
@@ -48,7 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="checkpoint")
     parser.add_argument("--scenes", type=Path, default=SCENES, help="folder of scene wavs and events.csv")
-    parser.add_argument("--hop", type=float, default=1.0)
+    parser.add_argument("--hop", type=float, default=0.25)
+    parser.add_argument("--span", type=float, help="seconds at each window's centre that its scores describe (default: "
+                        "half the window, as predict --window)")
     parser.add_argument("--threshold", type=float, help="one threshold for every class (default: the checkpoint's)")
     parser.add_argument("--hysteresis", type=float, default=0.1)
     parser.add_argument("--min-duration", type=float, default=0.0)
@@ -58,17 +60,17 @@ def main() -> None:
     parser.add_argument("--sweep-thresholds", type=float, nargs="*", default=[], metavar="P")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.model)
-    model = torch_model(checkpoint, exact=args.exact)
+    model = torch_model(checkpoint, exact=args.exact, span=timeline_span(checkpoint, args.span))
     reference = read_reference(args.scenes / "events.csv")
     start = time.perf_counter()
     windows = {path.name: classify_recording(path, model, args.hop) for path in sorted(args.scenes.glob("*.wav"))}
     wall = time.perf_counter() - start
     seconds = sum(w.seconds for w in windows.values())
     print(f"{args.model}: {len(windows)} scenes, {seconds / 60:.1f} min, timeline at {seconds / wall:.0f}x real time "
-          f"(hop {args.hop} s, {'exact' if args.exact else 'shared body'}); hysteresis {args.hysteresis}, "
+          f"(hop {args.hop} s, span {model.span} s, {'exact' if args.exact else 'shared body'}); hysteresis {args.hysteresis}, "
           f"min duration {args.min_duration} s, pool {args.pool}")
     if args.deviation:
-        print(deviation(windows, checkpoint, args.hop, args.scenes))
+        print(deviation(windows, checkpoint, args.hop, model.span, args.scenes))
     thresholds = class_thresholds(model.classes, model.thresholds, args.threshold)
     print("thresholds: " + ", ".join(f"{c} {t:.2f}" for c, t in zip(model.classes, thresholds)))
     scores = scores_for(windows, reference, model, thresholds, args, args.pool)

@@ -24,7 +24,7 @@ FILE_COLUMNS = ("file", "class", "probability")
 LONG_FILE_SECONDS = 60.0  # longer files get a note that only their start was classified
 POOLS = ("mean", "min", "max")  # nonspeech.events.POOLS, named here so that --help imports no numpy
 WINDOW_COLUMNS = ("file", "start", "end", "class", "max_probability", "mean_probability")
-DEFAULT_HOP = 1.0
+DEFAULT_HOP = 0.25
 BF16_TOLERANCE = 0.02  # max |p_bf16 - p_float32| of the demo model on 237 real and 215 demo clips was 0.018
 
 
@@ -97,16 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--window", action="store_true",
         help="print a timeline of events (start, end, class, max and mean score): windows every --hop seconds, each "
-        "stretch between window edges scored by the mean probability of the windows covering it, events where a class "
-        "reaches its threshold",
+        "scoring the --span seconds at its centre; each stretch between those edges scored by the mean probability of "
+        "the spans covering it, events where a class reaches its threshold",
     )
     predict.add_argument(
         "--exact", action="store_true",
-        help="with --window, run each window through the whole network, so that its probabilities equal the window "
-        "alone (several times slower; by default overlapping windows share the network's convolutional body)",
+        help="with --window, run each window alone through the whole network, so that its probabilities depend on its "
+        "own audio only (several times slower; by default overlapping windows share the network's convolutional body)",
     )
     predict.add_argument(
         "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP})",
+    )
+    predict.add_argument(
+        "--span", type=positive(float), metavar="SECONDS",
+        help="with --window, score each window from the centre SECONDS of the network's feature map only, as the "
+        "probabilities of that stretch: finer event edges (default: half the model's window; an ONNX model scores "
+        "whole windows)",
     )
     predict.add_argument(
         "--threshold", type=probability, metavar="P",
@@ -165,6 +171,10 @@ def check_predict_args(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--hop only applies with --window")
     if not args.window and args.exact:
         parser.error("--exact only applies with --window")
+    if not args.window and args.span is not None:
+        parser.error("--span only applies with --window")
+    if args.onnx is not None and args.span is not None:
+        parser.error("--span needs the checkpoint's network (--model), not an ONNX model")
     if not args.window and (args.format == "audacity" or args.plot is not None):
         parser.error("--format audacity and --plot need --window")
 
@@ -191,10 +201,12 @@ def checkpoint_at(path: Path) -> dict:
 
 def load_model(args: argparse.Namespace) -> Model:
     """The PyTorch model from --model, or the ONNX model from --onnx checked against --model when given."""
-    from nonspeech.predict import check_same_features, torch_model
+    from nonspeech.predict import check_same_features, timeline_span, torch_model
 
     if args.onnx is None:
-        return torch_model(checkpoint_at(args.model or DEFAULT_MODEL), args.bf16, args.exact)
+        checkpoint = checkpoint_at(args.model or DEFAULT_MODEL)
+        span = timeline_span(checkpoint, args.span) if args.window else None
+        return torch_model(checkpoint, args.bf16, args.exact, span)
     from nonspeech.export import onnx_model  # onnx and onnxruntime are the optional `export` extra
 
     try:
@@ -261,11 +273,11 @@ def window_rows(args: argparse.Namespace, model: Model, files: list[Path]) -> It
         if windows.seconds < window_seconds:
             report(str(path), f"{windows.seconds:.2f} s, shorter than one {window_seconds:g} s window: scored as one "
                    "window, zero-padded", kind="note")
-        segments = detect(windows, model.classes, window_seconds, thresholds, args.hysteresis, args.min_duration, args.pool)
+        segments = detect(windows, model.classes, thresholds, args.hysteresis, args.min_duration, args.pool)
         if args.plot is not None:
             from nonspeech.plot import plot_timeline  # matplotlib only when a plot is asked for
 
-            plot_timeline(windows, model.classes, window_seconds, segments, thresholds, args.pool,
+            plot_timeline(windows, model.classes, segments, thresholds, args.pool,
                           per_recording(args.plot, str(path), len(files) > 1), title=str(path))
         found = [[str(path), s.start, s.end, s.label, s.max_probability, s.mean_probability] for s in segments]
         yield [[*row, ""] for row in found], {

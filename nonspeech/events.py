@@ -14,11 +14,13 @@ POOLS = ("mean", "min", "max")  # max: a stretch is detected when any window cov
 
 @dataclass(frozen=True)
 class Windows:
-    """Class probabilities (windows, classes) of windows starting at `starts` seconds in a recording."""
+    """Class probabilities (windows, classes) of the stretches of `length` seconds starting at `starts` seconds in a
+    recording of `seconds`."""
 
     starts: np.ndarray
     probabilities: np.ndarray
     seconds: float
+    length: float
     warning: str = ""  # about the recording, e.g. 'truncated: ...'
 
 
@@ -40,15 +42,17 @@ def class_thresholds(classes: list[str], thresholds: dict[str, float], override:
     return np.array([thresholds.get(label, DEFAULT_THRESHOLD) for label in classes])
 
 
-def cell_scores(windows: Windows, window_seconds: float, pool: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+def cell_scores(windows: Windows, pool: str = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Cut the recording at every window start and end; return the cell edges (cells + 1,) in seconds and each
-    cell's class scores (cells, classes): the mean, min or max over the windows that cover the cell."""
+    cell's class scores (cells, classes): the mean, min or max over the windows that cover the cell. The stretches
+    before the first window and after the last (windows that describe their centre only) take those windows'."""
     if pool not in POOLS:
         raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
-    starts, ends = windows.starts, windows.starts + window_seconds
+    starts, ends = windows.starts, windows.starts + windows.length
     edges = np.unique(np.clip(np.concatenate([[0.0, windows.seconds], starts, ends]), 0.0, windows.seconds))
     first = np.searchsorted(ends, edges[:-1], side="right")  # windows ending after the cell starts...
     last = np.searchsorted(starts, edges[:-1], side="right")  # ...and starting at or before it
+    first, last = np.minimum(first, len(starts) - 1), np.maximum(last, 1)
     probs = windows.probabilities
     if pool == "mean":
         cumulative = np.concatenate([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
@@ -67,12 +71,12 @@ def active_runs(scores: np.ndarray, high: float, low: float) -> list[tuple[int, 
 
 
 def detect(
-    windows: Windows, classes: list[str], window_seconds: float, thresholds: np.ndarray,
-    hysteresis: float = 0.0, min_duration: float = 0.0, pool: str = "mean",
+    windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
+    pool: str = "mean",
 ) -> list[Segment]:
     """Events per class: runs of cells whose score reaches the class threshold somewhere and stays at or above
     (1 - hysteresis) x threshold, at least min_duration seconds long; the background class is never reported."""
-    edges, scores = cell_scores(windows, window_seconds, pool)
+    edges, scores = cell_scores(windows, pool)
     events = []
     for index, label in enumerate(classes):
         if label == NEGATIVE:

@@ -16,12 +16,12 @@ from nonspeech.labels import NEGATIVE  # noqa: E402
 
 
 def plot_timeline(
-    windows: Windows, classes: list[str], window_seconds: float, events: list[Segment], thresholds: np.ndarray,
-    pool: str, out: Path, title: str,
+    windows: Windows, classes: list[str], events: list[Segment], thresholds: np.ndarray, pool: str, out: Path,
+    title: str,
 ) -> None:
     """Write one row per target class: the score of every stretch between window edges (what detection thresholds),
     the class threshold dashed, and the class's events shaded."""
-    edges, scores = cell_scores(windows, window_seconds, pool)
+    edges, scores = cell_scores(windows, pool)
     targets = [i for i, label in enumerate(classes) if label != NEGATIVE]
     figure, axes = plt.subplots(len(targets), 1, sharex=True, squeeze=False,
                                 figsize=(min(40.0, 6.0 + windows.seconds / 10.0), 0.9 * len(targets) + 1.2))

@@ -22,11 +22,12 @@ from nonspeech.models.inference import for_inference
 from nonspeech.outputs import class_probabilities
 from nonspeech.frontends import input_bins
 from nonspeech.preprocess import preprocessing
-from nonspeech.sliding import Framer, exact_framer, shared_framer, slide, waveform_framer
+from nonspeech.sliding import Framer, centre_classifier, exact_framer, shared_framer, slide, waveform_framer
 from nonspeech.stream import head_clip, open_recording
 
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
 REQUIRED_FEATURES = ("sample_rate", "seconds", "n_mels")
+TIMELINE_SPAN = 0.5  # timelines score the centre half of each window: finer event edges, better on real scenes
 AUDIO_EXTENSIONS = frozenset(
     {f".{name.lower()}" for name in sf.available_formats() if name != "RAW"} | {".aif", ".oga", ".opus", ".wave"}
 )
@@ -40,13 +41,15 @@ class ModelError(ValueError):
 class Model:
     """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), a
     function giving the framer that slides it over a recording's frames, made on first use (None: windows are cut
-    from the waveform) and per-class decision thresholds (absent: 0.5)."""
+    from the waveform), per-class decision thresholds (absent: 0.5) and the seconds at the centre of each timeline
+    window that its probabilities describe (None: the whole window)."""
 
     classes: list[str]
     features: dict
     probabilities: Callable[[np.ndarray], np.ndarray]
     framer: Callable[[], Framer] | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    span: float | None = None
 
 
 @dataclass(frozen=True)
@@ -150,12 +153,22 @@ def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[
     return body
 
 
-def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False) -> Model:
+def timeline_span(checkpoint: dict, span: float | None) -> float:
+    """The span timelines use: `span` seconds when given, else TIMELINE_SPAN of the checkpoint's window."""
+    return span if span is not None else TIMELINE_SPAN * checkpoint["features"]["seconds"]
+
+
+def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span: float | None = None) -> Model:
     """The checkpoint's preprocessing and network run by PyTorch; with bf16, the network under bfloat16 autocast
     (several times faster on CPUs with bf16 matrix units; probabilities move by up to about 0.02). Timelines share
     the network's body between overlapping windows (sliding.shared_framer; squeeze-excitation over the window
     centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
-    network and equals the window alone."""
+    network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
+    feature map's centre `span` seconds only, and describe those."""
+    features = dict(checkpoint["features"])
+    if span is not None and not 0 < span <= features["seconds"]:
+        raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
+    focus = (span or features["seconds"]) / features["seconds"]
     stages = for_inference(preprocessing(checkpoint))
     frontend, after_frontend = stages[0], stages[1:]
     network = inference_network(checkpoint)
@@ -178,19 +191,26 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False) -> Mo
 
     @functools.cache
     def framer() -> Framer:
-        if exact:
-            return exact_framer(frontend, classify, window)
         body, head = shared_parts(*copy.deepcopy([after_frontend, network]))
+        body.requires_grad_(False)
         with torch.inference_mode():
             example = frontend(torch.zeros(1, window))
+        if exact:
+            if focus == 1.0:
+                return exact_framer(frontend, classify, window)
+            centre = centre_classifier(lambda x: run(body, x), lambda pooled: probabilities_of(head, pooled),
+                                       example.shape[1], example.shape[2], focus)
+            return exact_framer(frontend, centre, window)
+        with torch.inference_mode():
             localise_gates(body, lambda: body(example))
-        run_body = body_runner(body.requires_grad_(False), example, bf16)
-        return shared_framer(frontend, lambda x: run(run_body, x), lambda pooled: probabilities_of(head, pooled), window)
+        run_body = body_runner(body, example, bf16)
+        return shared_framer(
+            frontend, lambda x: run(run_body, x), lambda pooled: probabilities_of(head, pooled), window, focus,
+        )
 
-    features = dict(checkpoint["features"])
     window = clip_samples(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
-    return Model(list(checkpoint["classes"]), features, probabilities, framer, thresholds)
+    return Model(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span)
 
 
 def find_audio(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str, str]]]:
@@ -239,9 +259,9 @@ def _classified(batch: list[tuple[str, np.ndarray, float, str]], model: Model) -
 
 
 def classify_recording(path: Path, model: Model, hop_seconds: float, batch_size: int = BATCH_SIZE) -> Windows:
-    """Probabilities of windows every hop_seconds (starts rounded to the front end's hop), streamed block by block;
-    the last window is zero-padded, windows of digital silence score 0 for every class. Raises AudioError for an
-    unusable file."""
+    """Probabilities of windows every hop_seconds (starts rounded to the front end's hop), streamed block by block,
+    as stretches of model.span seconds centred in them (the whole window by default); the last window is
+    zero-padded, windows of digital silence score 0 for every class. Raises AudioError for an unusable file."""
     rate, window = model.features["sample_rate"], clip_samples(model.features)
     recording = open_recording(path, rate)
     framer = model.framer() if model.framer else waveform_framer(model.probabilities, window)
@@ -249,7 +269,9 @@ def classify_recording(path: Path, model: Model, hop_seconds: float, batch_size:
         starts, probabilities = slide(
             recording.blocks, framer, window, hop_seconds * rate, int(model.features.get("hop_length", 1)), batch_size,
         )
-    return Windows(starts / rate, probabilities, recording.seconds, recording.warning)
+    length = model.span or model.features["seconds"]
+    offset = (model.features["seconds"] - length) / 2
+    return Windows(starts / rate + offset, probabilities, recording.seconds, length, recording.warning)
 
 
 def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:

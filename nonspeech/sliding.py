@@ -189,22 +189,49 @@ def window_means(columns: torch.Tensor, firsts: torch.Tensor, width: float) -> t
     return ((integral(hi) - integral(lo)) / (hi - lo)).T.float()
 
 
+def centre_pooling(
+    body: Callable[[torch.Tensor], torch.Tensor], bins: int, width: int, span: float,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Means (windows, C) over frequency and the centre `span` (a fraction) of windows of `width` frames of the
+    body's feature map; given a map's columns (C, columns) and the first frame of each window in it."""
+    with torch.inference_mode():
+        stride, phase = column_grid(body, bins)
+    focus = width * span
+
+    def pooled(columns: torch.Tensor, firsts: torch.Tensor) -> torch.Tensor:
+        return window_means(columns, (firsts + (width - focus) / 2 - phase) / stride, focus / stride)
+
+    return pooled
+
+
+def centre_classifier(
+    body: Callable[[torch.Tensor], torch.Tensor], head: Callable[[torch.Tensor], np.ndarray], bins: int, width: int,
+    span: float,
+) -> Callable[[torch.Tensor], np.ndarray]:
+    """Probabilities of windows (B, bins, width frames) alone, pooled over the centre `span` of their feature map."""
+    pooled = centre_pooling(body, bins, width, span)
+
+    def classify(features: torch.Tensor) -> np.ndarray:
+        maps = body(features).float().mean(dim=2)
+        return head(torch.cat([pooled(columns, torch.zeros(1)) for columns in maps]))
+
+    return classify
+
+
 def shared_framer(
     frontend: nn.Module, body: Callable[[torch.Tensor], torch.Tensor],
-    head: Callable[[torch.Tensor], np.ndarray], window: int,
+    head: Callable[[torch.Tensor], np.ndarray], window: int, span: float = 1.0,
 ) -> Framer:
     """The network's `body` once over the frames of a batch of windows (SHARED_WINDOWS window lengths of starts),
     the top-db floor from the window centred on each frame; each window's probabilities are `head` of the body's
-    feature map (1, C, F, columns) averaged over frequency and the window's frames. Not the window alone: the body
-    sees past the window's edges, and a body with per-window statistics (squeeze-excitation) must take them over
-    the window centred on each column (models.efficientat.localise_gates)."""
+    feature map (1, C, F, columns) averaged over frequency and the centre `span` (a fraction) of the window's frames.
+    Not the window alone: the body sees past the window's edges, and a body with per-window statistics
+    (squeeze-excitation) must take them over the window centred on each column (models.efficientat.localise_gates)."""
     hop, margin, width = frame_layout(frontend, window)
-    with torch.inference_mode():
-        stride, phase = column_grid(body, frontend.fb.shape[1])
+    pooled = centre_pooling(body, frontend.fb.shape[1], width, span)
 
     def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
         columns = body(frontend.per_clip(stretch[None], span=width))[0].float().mean(dim=1)
-        positions = (torch.from_numpy(firsts) - phase) / stride
-        return head(window_means(columns, positions, width / stride))
+        return head(pooled(columns, torch.from_numpy(firsts)))
 
     return Framer(frontend.frames, hop, margin, width, score, SHARED_WINDOWS * window)

@@ -14,13 +14,13 @@ def spans(events: list) -> list[tuple[float, float, str]]:
 
 def test_cells_are_cut_at_window_edges_and_scored_by_the_windows_covering_them() -> None:
     # windows of 2 s every 1 s over 4.5 s: cells [0,1) [1,2) [2,3) [3,4) [4,4.5)
-    windows = Windows(np.arange(4.0), np.array([[0.2], [0.4], [0.6], [1.0]]), seconds=4.5)
-    edges, mean = cell_scores(windows, 2.0, "mean")
+    windows = Windows(np.arange(4.0), np.array([[0.2], [0.4], [0.6], [1.0]]), seconds=4.5, length=2.0)
+    edges, mean = cell_scores(windows, "mean")
     np.testing.assert_allclose(edges, [0, 1, 2, 3, 4, 4.5])
     np.testing.assert_allclose(mean[:, 0], [0.2, 0.3, 0.5, 0.8, 1.0])
-    _, low = cell_scores(windows, 2.0, "min")
+    _, low = cell_scores(windows, "min")
     np.testing.assert_allclose(low[:, 0], [0.2, 0.2, 0.4, 0.6, 1.0])
-    _, high = cell_scores(windows, 2.0, "max")
+    _, high = cell_scores(windows, "max")
     np.testing.assert_allclose(high[:, 0], [0.2, 0.4, 0.6, 1.0, 1.0])
 
 
@@ -28,41 +28,41 @@ def test_an_isolated_detection_is_refined_to_the_hop() -> None:
     """A sound in [5, 6) seen by the four 4 s windows that contain it: the event is that one hop, not 7 s."""
     starts = np.arange(10.0)
     probs = np.where((starts >= 2) & (starts <= 5), 0.9, 0.05)[:, None]
-    events = detect(Windows(starts, probs, 13.0), ["cough"], 4.0, np.array([0.5]), pool="min")
+    events = detect(Windows(starts, probs, 13.0, 4.0), ["cough"], np.array([0.5]), pool="min")
     assert spans(events) == [(5.0, 6.0, "cough")]
-    mean = detect(Windows(starts, probs, 13.0), ["cough"], 4.0, np.array([0.5]), pool="mean")
+    mean = detect(Windows(starts, probs, 13.0, 4.0), ["cough"], np.array([0.5]), pool="mean")
     assert spans(mean) == [(4.0, 7.0, "cough")]  # cells where at least half the covering windows detect it
     assert mean[0].max_probability == pytest.approx(0.9)
 
 
 def test_hysteresis_keeps_one_event_through_a_dip_and_min_duration_drops_blips() -> None:
     scores = np.array([0.1, 0.7, 0.45, 0.6, 0.1, 0.55, 0.1, 0.1])  # one window per cell: windows = hop = 1 s
-    windows = Windows(np.arange(8.0), scores[:, None], seconds=8.0)
-    plain = detect(windows, ["laugh"], 1.0, np.array([0.5]))
+    windows = Windows(np.arange(8.0), scores[:, None], seconds=8.0, length=1.0)
+    plain = detect(windows, ["laugh"], np.array([0.5]))
     assert spans(plain) == [(1.0, 2.0, "laugh"), (3.0, 4.0, "laugh"), (5.0, 6.0, "laugh")]
-    held = detect(windows, ["laugh"], 1.0, np.array([0.5]), hysteresis=0.2)  # continues while >= 0.4
+    held = detect(windows, ["laugh"], np.array([0.5]), hysteresis=0.2)  # continues while >= 0.4
     assert spans(held) == [(1.0, 4.0, "laugh"), (5.0, 6.0, "laugh")]
     assert held[0].mean_probability == pytest.approx((0.7 + 0.45 + 0.6) / 3)
-    long_only = detect(windows, ["laugh"], 1.0, np.array([0.5]), hysteresis=0.2, min_duration=1.5)
+    long_only = detect(windows, ["laugh"], np.array([0.5]), hysteresis=0.2, min_duration=1.5)
     assert spans(long_only) == [(1.0, 4.0, "laugh")]
 
 
 def test_per_class_thresholds_and_the_background_class() -> None:
     probs = np.array([[0.6, 0.3, 0.1], [0.1, 0.3, 0.6], [0.35, 0.05, 0.6]])
-    windows = Windows(np.arange(3.0), probs, seconds=3.0)
+    windows = Windows(np.arange(3.0), probs, seconds=3.0, length=1.0)
     classes = ["cough", "sneeze", "other"]
     thresholds = class_thresholds(classes, {"cough": 0.55, "sneeze": 0.25}, None)
     np.testing.assert_allclose(thresholds, [0.55, 0.25, 0.5])  # other: absent, so the default 0.5
-    assert spans(detect(windows, classes, 1.0, thresholds)) == [(0.0, 1.0, "cough"), (0.0, 2.0, "sneeze")]
+    assert spans(detect(windows, classes, thresholds)) == [(0.0, 1.0, "cough"), (0.0, 2.0, "sneeze")]
     everything = class_thresholds(classes, {"cough": 0.55, "sneeze": 0.25}, 0.3)
     np.testing.assert_allclose(everything, [0.3, 0.3, 0.3])
-    assert spans(detect(windows, classes, 1.0, everything)) == [
+    assert spans(detect(windows, classes, everything)) == [
         (0.0, 1.0, "cough"), (0.0, 2.0, "sneeze"), (2.0, 3.0, "cough")]  # never `other`, though it reaches 0.6
 
 
 def test_silent_windows_break_events_and_the_last_cell_ends_with_the_recording() -> None:
     probs = np.array([[0.9], [0.0], [0.0], [0.9]])  # windows 2 and 3 of 2 s are digital silence
-    events = detect(Windows(np.array([0.0, 2.0, 4.0, 6.0]), probs, seconds=7.2), ["cry"], 2.0, np.array([0.5]))
+    events = detect(Windows(np.array([0.0, 2.0, 4.0, 6.0]), probs, seconds=7.2, length=2.0), ["cry"], np.array([0.5]))
     assert spans(events) == [(0.0, 2.0, "cry"), (6.0, 7.2, "cry")]
 
 
@@ -70,3 +70,13 @@ def test_cli_names_the_same_pools_as_the_events_module() -> None:
     from nonspeech import cli, events
 
     assert cli.POOLS == events.POOLS
+
+
+def test_the_stretches_outside_centred_windows_take_the_nearest_window() -> None:
+    """Windows that describe their centre (predict --span) leave the recording's two ends uncovered: those take the
+    first and the last window's scores, so an event at the very start or end is still found."""
+    windows = Windows(np.array([0.5, 1.5]), np.array([[0.9], [0.2]]), seconds=3.0, length=1.0)
+    edges, scores = cell_scores(windows)
+    np.testing.assert_allclose(edges, [0.0, 0.5, 1.5, 2.5, 3.0])
+    np.testing.assert_allclose(scores[:, 0], [0.9, 0.9, 0.2, 0.2])
+    assert spans(detect(windows, ["cough"], np.array([0.5]))) == [(0.0, 1.5, "cough")]

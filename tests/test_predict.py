@@ -221,6 +221,35 @@ def test_shared_windows_of_a_trained_model_stay_near_the_exact_ones(
     assert np.mean(shared.probabilities.argmax(1) == exact.probabilities.argmax(1)) > 0.9
 
 
+def test_a_span_places_each_window_score_at_its_centre(
+    trained_model: Path, long_recording: tuple[Path, float, list[float]]
+) -> None:
+    """--span S: each window's probabilities come from the centre S seconds of its feature map and describe those
+    (starts move by (window - S) / 2); the whole window as span changes nothing; the shared and exact paths stay
+    near each other as without a span; a span longer than the window is refused in one line."""
+    path, _, _ = long_recording
+    checkpoint = read_checkpoint(trained_model)
+    checkpoint["model_state"]["head.3.weight"] *= 20
+    seconds = checkpoint["features"]["seconds"]
+    plain = classify_recording(path, torch_model(checkpoint), 1.0)
+    whole = classify_recording(path, torch_model(checkpoint, span=seconds), 1.0)
+    np.testing.assert_array_equal(whole.probabilities, plain.probabilities)
+    assert whole.length == plain.length == seconds
+    shared = classify_recording(path, torch_model(checkpoint, span=1.0), 1.0)
+    exact = classify_recording(path, torch_model(checkpoint, exact=True, span=1.0), 1.0)
+    for centred in (shared, exact):
+        np.testing.assert_allclose(centred.starts, plain.starts + (seconds - 1.0) / 2)
+        assert centred.length == 1.0
+    assert np.abs(shared.probabilities - plain.probabilities).max() > 0.05
+    difference = np.abs(shared.probabilities - exact.probabilities)
+    assert difference.mean() < 0.02 and difference.max() < 0.2, (difference.mean(), difference.max())
+    result = nonspeech("predict", path, "--model", trained_model, "--window", "--span", seconds + 1)
+    assert result.returncode == 1 and result.stdout == ""
+    assert error_lines(result) == [
+        f"error: span {seconds + 1:g} s: must be more than 0 and at most the model's window, {seconds:g} s"
+    ]
+
+
 def test_one_thread_gives_the_same_timeline(trained_model: Path, test_audio: Path) -> None:
     """--threads sets the network's CPU threads (PyTorch and onnxruntime): the timeline does not change."""
     clips = sorted(test_audio.rglob("*.wav"))[:3]
@@ -411,7 +440,9 @@ def test_options_that_do_not_apply_are_errors_or_notes(trained_model: Path, test
     clip = sorted(test_audio.glob("yawn/*.wav"))[0]
     for extra, message in ((["--window", "--top-k", "2"], "--top-k applies to whole files"),
                            (["--hop", "2"], "--hop only applies with --window"),
-                           (["--exact"], "--exact only applies with --window")):
+                           (["--exact"], "--exact only applies with --window"),
+                           (["--span", "1"], "--span only applies with --window"),
+                           (["--window", "--span", "1", "--onnx", "model.onnx"], "--span needs the checkpoint's network")):
         result = nonspeech("predict", clip, "--model", trained_model, *extra)
         assert result.returncode == 2 and result.stdout == ""
         assert error_lines(result)[-1].startswith(f"nonspeech predict: error: {message}")

@@ -7,7 +7,7 @@ import torch
 
 from nonspeech.frontends.logmel import LogMel, centred_max
 from nonspeech.models.efficientat import ChannelGate, MobileNetAT, centred_mean, localise_gates
-from nonspeech.sliding import shared_framer, slide, window_means
+from nonspeech.sliding import centre_classifier, shared_framer, slide, window_means
 
 RATE = 32000
 
@@ -66,3 +66,24 @@ def test_shared_windows_of_a_pointwise_body_are_the_means_of_their_frames() -> N
     loud = np.array([padded[s : s + window].any() for s in starts])
     assert len(starts) > 3 * int(np.ceil(16 * window / hop)) and not loud.all()  # several stretches, silent windows
     np.testing.assert_allclose(scores, expected * loud[:, None], rtol=0, atol=1e-3)
+
+
+def test_a_span_scores_the_centre_of_each_window() -> None:
+    """With span 0.5 each window scores the mean of its centre half of frames (fractional frames weighed by the part
+    covered), over the shared stretch (shared_framer) and for a window alone (centre_classifier)."""
+    frontend = LogMel(RATE, 256, 64, 16, top_db=None)
+    window, hop = RATE // 2, 0.37 * RATE
+    body, head = (lambda x: x.unsqueeze(2)), (lambda pooled: pooled.numpy())
+    framer = shared_framer(frontend, body, head, window, span=0.5)
+    audio = np.random.default_rng(1).normal(0, 0.1, 8 * RATE).astype(np.float32)
+    with torch.inference_mode():
+        starts, scores = slide([audio], framer, window, hop, 64, 8)
+        padded = np.pad(audio, (0, starts[-1] + window - len(audio)))
+        frames = frontend.frames(torch.from_numpy(padded)[None])[0].repeat_interleave(4, dim=1)  # quarter frames
+        alone = centre_classifier(body, head, 16, framer.window_frames, 0.5)(
+            frontend.frames(torch.from_numpy(np.stack([padded[s : s + window] for s in starts]))))
+    width = framer.window_frames  # 251 frames: the centre 125.5 start 62.75 frames in
+    expected = np.stack([frames[:, 4 * (s // 64) + 251 : 4 * (s // 64) + 251 + 502].mean(dim=1).numpy() for s in starts])
+    assert width == 251 and len(starts) > 10
+    np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(alone, expected, rtol=0, atol=1e-4)  # the centre frames never see past the window
