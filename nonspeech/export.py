@@ -69,8 +69,10 @@ def export_onnx(checkpoint: dict, out: Path) -> None:
 def onnx_buffer(
     module: nn.Module, example: torch.Tensor, names: tuple[str, str], dynamic_axes: dict[str, dict[int, str]],
 ) -> bytes:
-    """The module traced on example as ONNX (opset 17), its input and output named `names`."""
+    """The module traced on example as ONNX (opset 17), its input and output named `names`. Every submodule keeps
+    its train/eval mode (the exporter would set them all to the root's afterwards)."""
     buffer = io.BytesIO()
+    modes = {m: m.training for m in module.modules()}
     # The TorchScript-based exporter needs no onnxscript but is deprecated; reflect padding makes it note a Slice.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -79,6 +81,8 @@ def onnx_buffer(
             module, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=[names[0]],
             output_names=[names[1]], dynamic_axes=dynamic_axes,
         )
+    for submodule, training in modes.items():
+        submodule.training = training
     return buffer.getvalue()
 
 

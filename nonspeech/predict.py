@@ -138,7 +138,7 @@ def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.
     if hasattr(first, "feature_map"):  # AudioSetEmbedder
         rest = after_frontend[1:]
         return FeatureMap(first), lambda pooled: network(rest(first.from_pooled(pooled)))
-    return nn.Sequential(*after_frontend, FeatureMap(network)), network.from_pooled
+    return nn.Sequential(*after_frontend, FeatureMap(network)).eval(), network.from_pooled
 
 
 def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[[torch.Tensor], torch.Tensor]:

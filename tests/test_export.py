@@ -16,6 +16,7 @@ import onnx
 import pytest
 import soundfile as sf
 import torch
+from torch import nn
 
 from nonspeech.audio import load_clip
 from nonspeech.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
@@ -177,6 +178,17 @@ def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames() -> 
         for frames in (300, 1001):
             x = torch.randn(1, 128, frames)
             torch.testing.assert_close(runner(x), body(x), rtol=0, atol=1e-4)
+
+
+def test_onnx_runner_leaves_every_submodule_in_its_mode() -> None:
+    """Tracing must not switch a module's parts to its root's mode: a body built as a new nn.Sequential (train
+    mode) around a network in eval mode would otherwise leave that network's dropout on for the timeline's head."""
+    network = MobileNetAT(3, 0.4).eval()
+    body = nn.Sequential(FeatureMap(network)).requires_grad_(False)
+    modes = {name: m.training for name, m in body.named_modules()}
+    with torch.inference_mode():
+        onnx_runner(body, torch.zeros(1, 128, 100))
+    assert {name: m.training for name, m in body.named_modules()} == modes and not network.training
 
 
 def test_onnx_from_another_feature_configuration_is_refused(
