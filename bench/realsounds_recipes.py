@@ -1,12 +1,13 @@
 """Every training recipe on real recordings: a whole `dvc repro` (ingest to evaluate) per recipe, in a throwaway
 git + DVC copy of the project, with test macro-F1, CV macro-F1 and wall time as a table.
 
-Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recipes embed finetune scratch]
+Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recipes embed finetune scratch timeline]
                                           [--negatives] [--background] [--keep DIR] [--seconds S]
                                           [--set train.epochs=20 ...]
 
 Recipes start from configs/pretrained.yaml (embed: frozen AudioSet body + linear head) and change only
-what README "Real recordings" says to change for fine-tuning or for the resnet from scratch.
+what README "Real recordings" says to change for fine-tuning or for the resnet from scratch; `timeline` is
+configs/timeline.yaml as it stands (fine-tuning on 2 s clips with the negatives mixed in: needs --negatives).
 """
 
 from __future__ import annotations
@@ -22,38 +23,32 @@ from pathlib import Path
 import yaml
 from repro_time import PROJECT, copy_pipeline, timed_repro
 
-FINETUNE = {
-    "embed": {}, "inputs": "data/features/logmel.zarr",
-    "model": {"name": "efficientat", "weights": "models/pretrained/mn04_as_mAP_432.pt", "args": {"width": 0.4, "dropout": 0.2}},
-    "train": {
-        "lr": 0.001, "body_lr_scale": 0.1, "freeze_batchnorm": True, "batch_size": 16, "epochs": 12, "normalization": "none",
-        "augment": {
-            "freq_mask": {"enabled": True, "max_bins": 15}, "time_mask": {"enabled": True, "max_frames": 30},
-            "time_shift": {"enabled": True, "max_fraction": 0.1}, "gain": {"enabled": False, "low": 0.8, "high": 1.2},
-            "noise": {"enabled": False, "std": 0.001},
-        },
-    },
-}
+FINETUNE_KEYS = ("embed", "inputs", "model", "train")  # taken from configs/timeline.yaml: fine-tuning mn04
 SCRATCH_KEYS = ("features", "embed", "inputs", "model", "train")  # taken from params.yaml: the demo resnet recipe
-RECIPES = ("embed", "finetune", "scratch")
+RECIPES = ("embed", "finetune", "scratch", "timeline")
+
+
+def load(config: str) -> dict:
+    """A params file of the project."""
+    return yaml.safe_load((PROJECT / config).read_text())
 
 
 def recipe_params(name: str, root: Path, negatives: bool, background: bool, seconds: float | None = None) -> dict:
-    """configs/pretrained.yaml on `root`, changed into recipe `name`; with `negatives`, root/negatives as
-    data.negatives; with `background`, those mixed into training clips (spectrogram recipes); `seconds` sets the
-    clip and window length."""
-    params = yaml.safe_load((PROJECT / "configs/pretrained.yaml").read_text())
+    """configs/pretrained.yaml on `root`, changed into recipe `name` (timeline: configs/timeline.yaml); with
+    `negatives`, root/negatives as data.negatives; with `background`, those mixed into training clips (spectrogram
+    recipes; the timeline recipe always mixes them); `seconds` sets the clip and window length."""
+    params = load("configs/timeline.yaml" if name == "timeline" else "configs/pretrained.yaml")
     params["data"]["root"] = str(root.resolve())
     params["data"]["negatives"] = str((root / "negatives").resolve()) if negatives else "data/raw/negatives"
     if name == "finetune":
-        augment = {**params["train"]["augment"], **FINETUNE["train"]["augment"]}
-        params = {**params, **FINETUNE, "train": {**params["train"], **FINETUNE["train"], "augment": augment}}
+        timeline = load("configs/timeline.yaml")
+        params = {**params, **{key: timeline[key] for key in FINETUNE_KEYS}}
     if name == "scratch":
-        demo = yaml.safe_load((PROJECT / "params.yaml").read_text())
+        demo = load("params.yaml")
         params = {**params, **{key: demo[key] for key in SCRATCH_KEYS}}
         params["train"] = {**params["train"], "epochs": 30}
-    if background:
-        params["train"]["augment"]["background"]["enabled"] = True
+    if name != "timeline":
+        params["train"]["augment"]["background"]["enabled"] = background
     if seconds:
         params["audio"]["seconds"] = seconds
     return params
@@ -106,6 +101,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, help="audio.seconds: clip and window length (default the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a further param change")
     args = parser.parse_args()
+    if "timeline" in args.recipes and not args.negatives:
+        parser.error("the timeline recipe mixes the negatives into its training clips: add --negatives")
     header = (
         f"\n== recipes on {args.root}, negatives {args.negatives}, background {args.background} ({os.cpu_count()} cores) ==\n"
         "| recipe | test macro-F1 | test accuracy | CV macro-F1 (3 folds) | negatives called a class: top class "

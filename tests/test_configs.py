@@ -27,7 +27,7 @@ def recipe_keys(params: dict) -> set[str]:
     return {p for p in key_paths(params) if not p.startswith(("embed.", "model.args."))}
 
 
-@pytest.mark.parametrize("config", ["configs/nonspeech7k.yaml", "configs/pretrained.yaml"])
+@pytest.mark.parametrize("config", ["configs/nonspeech7k.yaml", "configs/pretrained.yaml", "configs/timeline.yaml"])
 def test_configs_have_the_same_keys_as_params_yaml(config: str) -> None:
     assert recipe_keys(load(config)) == recipe_keys(load("params.yaml"))
 
