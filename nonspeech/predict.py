@@ -191,22 +191,24 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
 
     @functools.cache
     def framer() -> Framer:
+        if exact and focus == 1.0:
+            return exact_framer(frontend, classify, window)
         body, head = shared_parts(*copy.deepcopy([after_frontend, network]))
         body.requires_grad_(False)
+
+        def head_probabilities(pooled: torch.Tensor) -> np.ndarray:
+            return probabilities_of(head, pooled)
+
         with torch.inference_mode():
             example = frontend(torch.zeros(1, window))
         if exact:
-            if focus == 1.0:
-                return exact_framer(frontend, classify, window)
-            centre = centre_classifier(lambda x: run(body, x), lambda pooled: probabilities_of(head, pooled),
-                                       example.shape[1], example.shape[2], focus)
+            bins, width = example.shape[1:]
+            centre = centre_classifier(lambda x: run(body, x), head_probabilities, bins, width, focus)
             return exact_framer(frontend, centre, window)
         with torch.inference_mode():
             localise_gates(body, lambda: body(example))
         run_body = body_runner(body, example, bf16)
-        return shared_framer(
-            frontend, lambda x: run(run_body, x), lambda pooled: probabilities_of(head, pooled), window, focus,
-        )
+        return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, focus)
 
     window = clip_samples(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
