@@ -4,6 +4,7 @@ false-alarm seconds per minute, and the speed of the timeline.
 Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
            [--hop 0.25] [--span S] [--exact] [--deviation] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
            [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
+           [--events]   (also list every reference event with the classes that scored highest inside it)
 Without --threshold the checkpoint's per-class thresholds are used (0.5 where it has none), as `predict` does.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nonspeech.events import POOLS, class_thresholds, detect
+from nonspeech.events import POOLS, Windows, cell_scores, class_thresholds, detect
 from nonspeech.predict import classify_recording, read_checkpoint, timeline_span, torch_model
 from nonspeech.scoring import Event, Scores, read_reference, score_timeline
 
@@ -44,6 +45,19 @@ def deviation(windows: dict, checkpoint: dict, hop: float, span: float | None, s
             f"{same.mean():.0%} of {len(same)} windows")
 
 
+def event_scores(windows: Windows, events: list[Event], classes: list[str], pool: str) -> list[str]:
+    """Per reference event: onset, offset, label and the two classes with the highest score inside it."""
+    edges, scores = cell_scores(windows, pool)
+    middles = (edges[:-1] + edges[1:]) / 2
+    lines = []
+    for event in events:
+        inside = scores[(middles >= event.onset) & (middles < event.offset)]
+        best = inside.max(axis=0) if len(inside) else np.zeros(len(classes))
+        top = ", ".join(f"{classes[i]} {best[i]:.2f}" for i in np.argsort(-best)[:2])
+        lines.append(f"{event.onset:6.1f}-{event.offset:6.1f} s {event.label:9s} highest inside: {top}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="checkpoint")
@@ -58,6 +72,7 @@ def main() -> None:
     parser.add_argument("--exact", action="store_true", help="each window through the whole network (predict --exact)")
     parser.add_argument("--deviation", action="store_true", help="also print how far the windows are from --exact")
     parser.add_argument("--sweep-thresholds", type=float, nargs="*", default=[], metavar="P")
+    parser.add_argument("--events", action="store_true", help="list each reference event's highest-scoring classes")
     args = parser.parse_args()
     checkpoint = read_checkpoint(args.model)
     model = torch_model(checkpoint, exact=args.exact, span=timeline_span(checkpoint, args.span))
@@ -82,6 +97,9 @@ def main() -> None:
     print(f"| **macro** | | | **{scores.macro_f1:.3f}** | | |")
     print(f"false alarms: {scores.false_alarms_per_minute:.1f} s per minute ({scores.false_alarm_seconds:.0f} s in "
           f"{scores.minutes:.1f} min)")
+    for name, scene in windows.items() if args.events else ():
+        for line in event_scores(scene, reference.get(name, []), model.classes, args.pool):
+            print(f"{name} {line}")
     for pool in POOLS if args.sweep_thresholds else ():
         for threshold in args.sweep_thresholds:
             swept = scores_for(windows, reference, model, class_thresholds(model.classes, {}, threshold), args, pool)
