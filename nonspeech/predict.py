@@ -138,7 +138,7 @@ def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.
     if hasattr(first, "feature_map"):  # AudioSetEmbedder
         rest = after_frontend[1:]
         return FeatureMap(first), lambda pooled: network(rest(first.from_pooled(pooled)))
-    return nn.Sequential(*after_frontend, FeatureMap(network)).eval(), network.from_pooled
+    return nn.Sequential(*after_frontend, FeatureMap(network)), network.from_pooled
 
 
 def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -168,7 +168,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     features = dict(checkpoint["features"])
     if span is not None and not 0 < span <= features["seconds"]:
         raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
-    focus = (span or features["seconds"]) / features["seconds"]
+    centre = (span or features["seconds"]) / features["seconds"]  # the fraction of each window its scores describe
     stages = for_inference(preprocessing(checkpoint))
     frontend, after_frontend = stages[0], stages[1:]
     network = inference_network(checkpoint)
@@ -191,7 +191,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
 
     @functools.cache
     def framer() -> Framer:
-        if exact and focus == 1.0:
+        if exact and centre == 1.0:
             return exact_framer(frontend, classify, window)
         body, head = shared_parts(*copy.deepcopy([after_frontend, network]))
         body.requires_grad_(False)
@@ -203,12 +203,12 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
             example = frontend(torch.zeros(1, window))
         if exact:
             bins, width = example.shape[1:]
-            centre = centre_classifier(lambda x: run(body, x), head_probabilities, bins, width, focus)
-            return exact_framer(frontend, centre, window)
+            alone = centre_classifier(lambda x: run(body, x), head_probabilities, bins, width, centre)
+            return exact_framer(frontend, alone, window)
         with torch.inference_mode():
             localise_gates(body, lambda: body(example))
         run_body = body_runner(body, example, bf16)
-        return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, focus)
+        return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, centre)
 
     window = clip_samples(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}

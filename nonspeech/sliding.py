@@ -190,13 +190,13 @@ def window_means(columns: torch.Tensor, firsts: torch.Tensor, width: float) -> t
 
 
 def centre_pooling(
-    body: Callable[[torch.Tensor], torch.Tensor], bins: int, width: int, span: float,
+    body: Callable[[torch.Tensor], torch.Tensor], bins: int, width: int, centre: float,
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Means (windows, C) over frequency and the centre `span` (a fraction) of windows of `width` frames of the
+    """Means (windows, C) over frequency and the `centre` fraction in the middle of windows of `width` frames of the
     body's feature map; given a map's columns (C, columns) and the first frame of each window in it."""
     with torch.inference_mode():
         stride, phase = column_grid(body, bins)
-    focus = width * span
+    focus = width * centre
 
     def pooled(columns: torch.Tensor, firsts: torch.Tensor) -> torch.Tensor:
         return window_means(columns, (firsts + (width - focus) / 2 - phase) / stride, focus / stride)
@@ -206,10 +206,11 @@ def centre_pooling(
 
 def centre_classifier(
     body: Callable[[torch.Tensor], torch.Tensor], head: Callable[[torch.Tensor], np.ndarray], bins: int, width: int,
-    span: float,
+    centre: float,
 ) -> Callable[[torch.Tensor], np.ndarray]:
-    """Probabilities of windows (B, bins, width frames) alone, pooled over the centre `span` of their feature map."""
-    pooled = centre_pooling(body, bins, width, span)
+    """Probabilities of windows (B, bins, width frames) alone, pooled over the `centre` fraction in the middle of
+    their feature map."""
+    pooled = centre_pooling(body, bins, width, centre)
 
     def classify(features: torch.Tensor) -> np.ndarray:
         maps = body(features).float().mean(dim=2)
@@ -220,15 +221,16 @@ def centre_classifier(
 
 def shared_framer(
     frontend: nn.Module, body: Callable[[torch.Tensor], torch.Tensor],
-    head: Callable[[torch.Tensor], np.ndarray], window: int, span: float = 1.0,
+    head: Callable[[torch.Tensor], np.ndarray], window: int, centre: float = 1.0,
 ) -> Framer:
     """The network's `body` once over the frames of a batch of windows (SHARED_WINDOWS window lengths of starts),
     the top-db floor from the window centred on each frame; each window's probabilities are `head` of the body's
-    feature map (1, C, F, columns) averaged over frequency and the centre `span` (a fraction) of the window's frames.
+    feature map (1, C, F, columns) averaged over frequency and the `centre` fraction in the middle of the window's
+    frames.
     Not the window alone: the body sees past the window's edges, and a body with per-window statistics
     (squeeze-excitation) must take them over the window centred on each column (models.efficientat.localise_gates)."""
     hop, margin, width = frame_layout(frontend, window)
-    pooled = centre_pooling(body, frontend.fb.shape[1], width, span)
+    pooled = centre_pooling(body, frontend.fb.shape[1], width, centre)
 
     def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
         columns = body(frontend.per_clip(stretch[None], span=width))[0].float().mean(dim=1)

@@ -69,12 +69,12 @@ def test_shared_windows_of_a_pointwise_body_are_the_means_of_their_frames() -> N
 
 
 def test_a_span_scores_the_centre_of_each_window() -> None:
-    """With span 0.5 each window scores the mean of its centre half of frames (fractional frames weighed by the part
+    """With centre 0.5 each window scores the mean of its centre half of frames (fractional frames weighed by the part
     covered), over the shared stretch (shared_framer) and for a window alone (centre_classifier)."""
     frontend = LogMel(RATE, 256, 64, 16, top_db=None)
     window, hop = RATE // 2, 0.37 * RATE
     body, head = (lambda x: x.unsqueeze(2)), (lambda pooled: pooled.numpy())
-    framer = shared_framer(frontend, body, head, window, span=0.5)
+    framer = shared_framer(frontend, body, head, window, centre=0.5)
     audio = np.random.default_rng(1).normal(0, 0.1, 8 * RATE).astype(np.float32)
     with torch.inference_mode():
         starts, scores = slide([audio], framer, window, hop, 64, 8)
