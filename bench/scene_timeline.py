@@ -57,9 +57,9 @@ def oracle_thresholds(windows: dict, reference: dict, model, thresholds: np.ndar
             continue
 
         def f1(threshold: float) -> float:
-            scores = scores_for(windows, reference, model, np.where(np.arange(len(best)) == i, threshold, thresholds),
-                                args, args.pool)
-            return scores.per_class.get(label, {"f1": 0.0})["f1"]
+            trial = thresholds.copy()
+            trial[i] = threshold
+            return scores_for(windows, reference, model, trial, args, args.pool).per_class.get(label, {"f1": 0.0})["f1"]
 
         best[i] = max(ORACLE_GRID, key=f1)
     return best
