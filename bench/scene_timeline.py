@@ -4,7 +4,8 @@ false-alarm seconds per minute, and the speed of the timeline.
 Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
            [--hop 0.25] [--span S] [--exact] [--deviation] [--threshold P] [--hysteresis 0.1] [--min-duration 0] [--pool mean]
            [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
-           [--events]   (also list every reference event with the classes that scored highest inside it)
+           [--events]   (also list every reference event with its level over the scene's background and the classes
+                         that scored highest inside it)
            [--oracle]   (also the per-class thresholds that score best on these scenes: a bound, not a result)
 Without --threshold the checkpoint's per-class thresholds are used (0.5 where it has none), as `predict` does.
 """
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 from nonspeech.events import POOLS, Windows, cell_scores, class_thresholds, detect
 from nonspeech.labels import NEGATIVE
@@ -65,16 +67,31 @@ def oracle_thresholds(windows: dict, reference: dict, model, thresholds: np.ndar
     return best
 
 
-def event_scores(windows: Windows, events: list[Event], classes: list[str], pool: str) -> list[str]:
-    """Per reference event: onset, offset, label and the two classes with the highest score inside it."""
+def event_levels(path: Path, events: list[Event]) -> list[float]:
+    """Per reference event, its power in dB over the scene's background: the mean power inside the event, less the
+    background's, against the mean power outside every event of the scene."""
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    power = audio.mean(axis=1) ** 2
+    spans = [slice(int(e.onset * rate), int(e.offset * rate)) for e in events]
+    outside = np.ones(len(power), dtype=bool)
+    for span in spans:
+        outside[span] = False
+    background = power[outside].mean()
+    return [10 * np.log10(max(power[span].mean() / background - 1, 1e-6)) for span in spans]
+
+
+def event_scores(windows: Windows, events: list[Event], levels: list[float], classes: list[str], pool: str) -> list[str]:
+    """Per reference event: onset, offset, label, level over the background and the two classes with the highest
+    score inside it."""
     edges, scores = cell_scores(windows, pool)
     middles = (edges[:-1] + edges[1:]) / 2
     lines = []
-    for event in events:
+    for event, level in zip(events, levels):
         inside = scores[(middles >= event.onset) & (middles < event.offset)]
         best = inside.max(axis=0) if len(inside) else np.zeros(len(classes))
         top = ", ".join(f"{classes[i]} {best[i]:.2f}" for i in np.argsort(-best)[:2])
-        lines.append(f"{event.onset:6.1f}-{event.offset:6.1f} s {event.label:9s} highest inside: {top}")
+        lines.append(f"{event.onset:6.1f}-{event.offset:6.1f} s {event.label:9s} {level:5.1f} dB over the background, "
+                     f"highest inside: {top}")
     return lines
 
 
@@ -120,7 +137,8 @@ def main() -> None:
     print(f"false alarms: {scores.false_alarms_per_minute:.1f} s per minute ({scores.false_alarm_seconds:.0f} s in "
           f"{scores.minutes:.1f} min)")
     for name, scene in windows.items() if args.events else ():
-        for line in event_scores(scene, reference.get(name, []), model.classes, args.pool):
+        events = reference.get(name, [])
+        for line in event_scores(scene, events, event_levels(args.scenes / name, events), model.classes, args.pool):
             print(f"{name} {line}")
     if args.oracle:
         oracle = oracle_thresholds(windows, reference, model, thresholds, args)
