@@ -21,6 +21,7 @@ PIPELINE_FILES = (
     "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config",
     ".dvc/plots", ".dvcignore",
 )
+ERROR_LINES = 15  # of the failed run's stderr, in its error
 
 
 def copy_pipeline(dest: Path) -> None:
@@ -45,17 +46,21 @@ def timed_repro(repo: Path, overrides: list[str]) -> tuple[float, dict[str, floa
     sets = [arg for override in overrides for arg in ("-S", override)]
     cmd = [sys.executable, "-m", "dvc", *(["exp", "run", *sets] if overrides else ["repro"])]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    stages, current, since = {}, None, start
-    for line in proc.stdout:
-        match = re.match(r"Running stage '([^']+)'", line)
-        if match or line.startswith("Updating lock file"):
-            now = time.perf_counter()
-            if current:
-                stages[current] = now - since
-            current, since = (match.group(1), now) if match else (None, now)
-    if proc.wait():
-        raise SystemExit(f"{' '.join(cmd)} failed with status {proc.returncode}")
+    with tempfile.TemporaryFile("w+") as errors:  # the stages' progress bars and messages, shown when one fails
+        proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
+        stages, current, since = {}, None, start
+        for line in proc.stdout:
+            match = re.match(r"Running stage '([^']+)'", line)
+            if match or line.startswith("Updating lock file"):
+                now = time.perf_counter()
+                if current:
+                    stages[current] = now - since
+                current, since = (match.group(1), now) if match else (None, now)
+        if proc.wait():
+            errors.seek(0)
+            tail = "".join(line.rsplit("\r", 1)[-1] for line in errors.readlines()[-ERROR_LINES:])
+            raise SystemExit(f"{' '.join(cmd)} failed with status {proc.returncode} in stage {current}; "
+                             f"its last messages:\n{tail}")
     return time.perf_counter() - start, stages
 
 
