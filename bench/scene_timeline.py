@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
+from nonspeech.audio import decode_mono
 from nonspeech.events import POOLS, Windows, cell_scores, class_thresholds, detect
 from nonspeech.labels import NEGATIVE
 from nonspeech.predict import classify_recording, read_checkpoint, timeline_span, torch_model
@@ -70,9 +70,9 @@ def oracle_thresholds(windows: dict, reference: dict, model, thresholds: np.ndar
 def event_levels(path: Path, events: list[Event]) -> list[float]:
     """Per reference event, its power in dB over the scene's background: the mean power inside the event, less the
     background's, against the mean power outside every event of the scene."""
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    power = audio.mean(axis=1) ** 2
-    spans = [slice(int(e.onset * rate), int(e.offset * rate)) for e in events]
+    audio = decode_mono(path)
+    power = audio.samples ** 2
+    spans = [slice(int(e.onset * audio.sample_rate), int(e.offset * audio.sample_rate)) for e in events]
     outside = np.ones(len(power), dtype=bool)
     for span in spans:
         outside[span] = False
