@@ -25,10 +25,14 @@ def threshold_for_precision(scores: np.ndarray, positive: np.ndarray, precision:
     return float(scores[order][np.argmax(np.where(last_of_tie, f1, -1))])
 
 
-def calibrate(predictions: pd.DataFrame, classes: list[str], precision: float) -> dict[str, float]:
-    """Thresholds of every target class from predictions with columns `label` and one probability per class."""
+def calibrate(predictions: pd.DataFrame, classes: list[str], precision: float, floor: float) -> dict[str, float]:
+    """Thresholds of every target class from predictions with columns `label` and one probability per class: each
+    class's threshold for `precision`, raised to `floor` where it is lower."""
+    if not 0.0 <= floor <= 1.0:
+        raise ValueError(f"thresholds.floor must be between 0 and 1, got {floor}")
     return {
-        name: threshold_for_precision(predictions[name].to_numpy(), (predictions["label"] == name).to_numpy(), precision)
+        name: max(floor, threshold_for_precision(
+            predictions[name].to_numpy(), (predictions["label"] == name).to_numpy(), precision))
         for name in classes if name != NEGATIVE
     }
 

@@ -25,7 +25,7 @@ def main(params: dict) -> None:
         model_name=params["model"]["name"], model_args=params["model"]["args"], model_weights=params["model"]["weights"],
         cfg=cfg,
         checkpoint_path=checkpoint_of("train_final"), resume_path=resume_path("train_final"),
-        thresholds=calibrate(out_of_fold, classes, params["thresholds"]["precision"]),
+        thresholds=calibrate(out_of_fold, classes, params["thresholds"]["precision"], params["thresholds"]["floor"]),
     ), cfg.device)
 
 

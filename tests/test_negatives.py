@@ -110,8 +110,11 @@ def test_calibrated_thresholds_and_detection_scores() -> None:
         "cough": [0.9, 0.6, 0.2, 0.1, 0.7, 0.1], "laugh": [0.05, 0.3, 0.7, 0.8, 0.1, 0.1],
         "other": [0.05, 0.1, 0.1, 0.1, 0.2, 0.8],
     })
-    thresholds = calibrate(table, ["cough", "laugh", "other"], precision=1.0)
+    thresholds = calibrate(table, ["cough", "laugh", "other"], precision=1.0, floor=0.0)
     assert thresholds == {"cough": 0.9, "laugh": 0.7}
+    assert calibrate(table, ["cough", "laugh", "other"], precision=1.0, floor=0.8) == {"cough": 0.9, "laugh": 0.8}
+    with pytest.raises(ValueError, match="thresholds.floor must be between 0 and 1, got 1.5"):
+        calibrate(table, ["cough", "laugh"], precision=1.0, floor=1.5)
     scores = detection_scores(table, thresholds)
     assert scores["cough"] == {"threshold": 0.9, "precision": 1.0, "recall": 0.5, "support": 2}
     assert scores["other"] == {"called_a_class": 0.0, "support": 2}
@@ -147,12 +150,13 @@ def test_pipeline_with_negatives_and_background_mixing(tmp_path: Path) -> None:
     negatives = write_folder(tmp_path / "negatives", NOISES, 6)
     repo = make_pipeline_repo(tmp_path / "repo", {
         **LEARNABLE_PARAMS, **TINY_TRAIN_PARAMS, "demo.clips_per_class": 3, "data.negatives": str(negatives),
-        "train.augment.background.enabled": True,
+        "train.augment.background.enabled": True, "thresholds.floor": 0.99,
     })
     ran = stages_run(dvc(repo, "repro").stdout)
     assert {"ingest", "train_cv@0", "train_final", "evaluate"} <= ran
     checkpoint = load_checkpoint(repo / "data/models/final/model.pt")
     assert "other" in checkpoint["classes"] and set(checkpoint["thresholds"]) == set(checkpoint["classes"]) - {"other"}
+    assert min(checkpoint["thresholds"].values()) >= 0.99  # thresholds.floor reaches the shipped model
     detection = json.loads((repo / "data/eval/detection.json").read_text())
     assert set(detection["other"]) == {"called_a_class", "support"} and detection["other"]["support"] > 0
     assert "negatives_called_a_class" in json.loads((repo / "data/eval/metrics.json").read_text())["test"]
