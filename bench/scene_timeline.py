@@ -205,7 +205,9 @@ def main() -> None:
         print(deviation(windows, checkpoint, args.hop, model.span, args.scenes))
     thresholds = np.maximum(class_thresholds(model.classes, model.thresholds, args.threshold), args.floor)
     print("thresholds: " + ", ".join(f"{c} {t:.2f}" for c, t in zip(model.classes, thresholds)))
-    scores = scores_for(windows, reference, model, thresholds, args, args.pool, aside)
+    durations = {name: w.seconds for name, w in windows.items()}
+    system = system_events(windows, model, thresholds, args, args.pool, aside)
+    scores = score_timeline(reference, system, durations)
     print("| class | precision | recall | segment F1 | reference segments | system segments |")
     print("|---|---|---|---|---|---|")
     for label, c in scores.per_class.items():
@@ -215,8 +217,7 @@ def main() -> None:
     print(f"false alarms: {scores.false_alarms_per_minute:.1f} s per minute ({scores.false_alarm_seconds:.0f} s in "
           f"{scores.minutes:.1f} min)")
     if args.breakdown:
-        system = system_events(windows, model, thresholds, args, args.pool, aside)
-        false, missed = error_kinds(reference, system, {name: w.seconds for name, w in windows.items()})
+        false, missed = error_kinds(reference, system, durations)
         print("false segments: " + ", ".join(f"{false[k]} {k}" for k in ("edge", "confusion", "non-target", "background"))
               + "; missed segments: " + ", ".join(f"{missed[k]} {k}" for k in ("called another class", "nothing found")))
     for name, scene in windows.items() if args.events else ():
