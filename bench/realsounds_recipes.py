@@ -69,7 +69,8 @@ def run_recipe(
     assignments: list[str],
 ) -> dict:
     """Test and CV metrics and wall time of one recipe's whole `dvc repro`; its model copied to keep/NAME.pt, its
-    data/eval metrics.json and detection.json to keep/NAME_metrics.json and NAME_detection.json."""
+    data/eval metrics.json and detection.json to keep/NAME_metrics.json and NAME_detection.json, and each CV fold's
+    out-of-fold predictions (what thresholds are calibrated on) to keep/NAME_fold{k}_predictions.csv."""
     with tempfile.TemporaryDirectory() as tmp:
         repo = Path(tmp)
         copy_pipeline(repo)
@@ -87,6 +88,8 @@ def run_recipe(
             shutil.copy(repo / "data/models/final/model.pt", keep / f"{name}.pt")
             for report in ("metrics", "detection"):
                 shutil.copy(repo / f"data/eval/{report}.json", keep / f"{name}_{report}.json")
+            for predictions in sorted((repo / "data/models").glob("fold*/predictions.csv")):
+                shutil.copy(predictions, keep / f"{name}_{predictions.parent.name}_predictions.csv")
     print(f"{name}: " + ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in stages.items()))
     return {"recipe": name, "seconds": total, "detection": detection, **metrics}
 
@@ -97,7 +100,7 @@ def main() -> None:
     parser.add_argument("--recipes", nargs="+", choices=RECIPES, default=list(RECIPES))
     parser.add_argument("--negatives", action="store_true", help="train with root/negatives as class other")
     parser.add_argument("--background", action="store_true", help="mix the negatives into training clips")
-    parser.add_argument("--keep", type=Path, help="copy each recipe's final model.pt here, as RECIPE.pt")
+    parser.add_argument("--keep", type=Path, help="copy each recipe's final model.pt (and reports) here")
     parser.add_argument("--seconds", type=float, help="audio.seconds: clip and window length (default the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a further param change")
     args = parser.parse_args()

@@ -28,6 +28,8 @@ def threshold_for_precision(scores: np.ndarray, positive: np.ndarray, precision:
 def calibrate(predictions: pd.DataFrame, classes: list[str], precision: float, floor: float) -> dict[str, float]:
     """Thresholds of every target class from predictions with columns `label` and one probability per class: each
     class's threshold for `precision`, raised to `floor` where it is lower."""
+    if not 0.0 < precision <= 1.0:
+        raise ValueError(f"thresholds.precision must be above 0 and at most 1, got {precision}")
     if not 0.0 <= floor <= 1.0:
         raise ValueError(f"thresholds.floor must be between 0 and 1, got {floor}")
     return {

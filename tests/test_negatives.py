@@ -115,6 +115,8 @@ def test_calibrated_thresholds_and_detection_scores() -> None:
     assert calibrate(table, ["cough", "laugh", "other"], precision=1.0, floor=0.8) == {"cough": 0.9, "laugh": 0.8}
     with pytest.raises(ValueError, match="thresholds.floor must be between 0 and 1, got 1.5"):
         calibrate(table, ["cough", "laugh"], precision=1.0, floor=1.5)
+    with pytest.raises(ValueError, match="thresholds.precision must be above 0 and at most 1, got 70"):
+        calibrate(table, ["cough", "laugh"], precision=70, floor=0.5)
     scores = detection_scores(table, thresholds)
     assert scores["cough"] == {"threshold": 0.9, "precision": 1.0, "recall": 0.5, "support": 2}
     assert scores["other"] == {"called_a_class": 0.0, "support": 2}
