@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-
-from nonspeech.audio import load_clip
-from nonspeech.features import compute_features
-from nonspeech.ingest import ingest
-from nonspeech.frontends.logmel import LogMel
 from synthetic import write_wavs
+
+from nonspeech.data.audio import load_clip
+from nonspeech.data.ingest import ingest
+from nonspeech.features.compute import compute_features
+from nonspeech.features.logmel import LogMel
 
 SR, SECONDS = 32000, 4.0
 LOGMEL = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}

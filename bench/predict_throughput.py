@@ -30,18 +30,17 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from nonspeech.audio import decode_mono, load_clip, resample
-from nonspeech.checkpoint import make_checkpoint, save_checkpoint
-from nonspeech.embed import embedding_spec
-from nonspeech.frontends import feature_spec
-from nonspeech.models import build_model
+from nonspeech.data.audio import decode_mono, load_clip, resample
+from nonspeech.data.sources.demo import SYNTHS, generate_demo
+from nonspeech.features.embed import embedding_spec
+from nonspeech.features.frontends import feature_spec
+from nonspeech.inference.model import BATCH_SIZE, LoadedModel, clip_samples
+from nonspeech.inference.preprocessing import preprocessing
+from nonspeech.inference.torch_model import inference_network, torch_model
+from nonspeech.models.checkpoint import make_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import load_audioset
-from nonspeech.models.inference import for_inference
-from nonspeech.predict import (
-    BATCH_SIZE, Model, classify_files, classify_recording, clip_samples, inference_network, torch_model,
-)
-from nonspeech.preprocess import preprocessing
-from nonspeech.sources.demo import SYNTHS, generate_demo
+from nonspeech.models.fused import for_inference
+from nonspeech.models.registry import build_model
 
 LOGMEL = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
 FEATURES = feature_spec("logmel", 32000, 4.0, LOGMEL)
@@ -117,15 +116,15 @@ def measure(mode: str, ckpt: dict, files: list[Path], long_path: Path, long_seco
         return "files, time per step: " + ", ".join(
             f"{step} {seconds:.2f} s ({100 * seconds / sum(steps.values()):.0f}%)" for step, seconds in steps.items())
     model = torch_model(ckpt, args.bf16, exact=mode == "window-exact")
-    list(classify_files(files[:BATCH_SIZE], model))  # warm-up
+    list(model.classify(files[:BATCH_SIZE]))  # warm-up
     if mode == "files":
-        outcomes, wall = timed(lambda: list(classify_files(files, model)), args.repeats)
+        outcomes, wall = timed(lambda: list(model.classify(files)), args.repeats)
         seconds = sum(o.seconds for o in outcomes)
         return f"files:  {seconds / wall:5.0f}x real time ({len(files) / wall:.1f} files/s)"
     if mode == "window-waveform":
-        model = Model(model.classes, model.features, model.probabilities)  # no framer: each window's waveform
+        model = LoadedModel(model.classes, model.features, model.probabilities)  # no framer: each window's waveform
     cpu = time.process_time()
-    windows, wall = timed(lambda: classify_recording(long_path, model, args.hop), args.repeats)
+    windows, wall = timed(lambda: model.timeline(long_path, args.hop), args.repeats)
     cpu = (time.process_time() - cpu) / args.repeats / args.threads
     return (f"{mode}: {long_seconds / wall:5.0f}x real time ({len(windows.starts)} windows in {wall:.1f} s; "
             f"by CPU time / threads: {long_seconds / cpu:.0f}x)")

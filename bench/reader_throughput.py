@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import zarr
-
-from nonspeech.audio import load_clip
-from nonspeech.loader import batch_loader, batch_pipeline, shard_urls
-from nonspeech.frontends.logmel import LogMel
-from nonspeech.shards import write_split
 from synthetic import write_wavs
+
+from nonspeech.data.audio import load_clip
+from nonspeech.data.loader import batch_loader, batch_pipeline, shard_urls
+from nonspeech.data.shards import write_split
+from nonspeech.features.logmel import LogMel
 
 SR, SECONDS, N_FFT, HOP, N_MELS, TOP_DB, BATCH = 32000, 4.0, 2048, 512, 128, 80, 32
 

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nonspeech.audio import decode_mono
-from nonspeech.events import POOLS, Windows, cell_scores, class_thresholds, detect
+from nonspeech.data.audio import decode_mono
+from nonspeech.evaluation.timeline import SEGMENT_SECONDS, Scores, read_reference, score_timeline, segment_activity
+from nonspeech.events import POOLS, Event
+from nonspeech.inference.detect import Windows, cell_scores, class_thresholds, detect
+from nonspeech.inference.torch_model import read_checkpoint, timeline_span, torch_model
 from nonspeech.labels import NEGATIVE
-from nonspeech.predict import classify_recording, read_checkpoint, timeline_span, torch_model
-from nonspeech.scoring import SEGMENT_SECONDS, Event, Scores, read_reference, score_timeline, segment_activity
 
 SCENES = Path(__file__).resolve().parents[2] / "shared/realsounds/scenes"
 ORACLE_GRID = np.round(np.arange(0.05, 1.0, 0.05), 2)
@@ -37,8 +38,7 @@ ORACLE_GRID = np.round(np.arange(0.05, 1.0, 0.05), 2)
 def system_events(windows: dict, model, thresholds, args: argparse.Namespace, pool: str, aside: dict) -> dict:
     """Every scene's detected events with these settings, the set-aside stretches cut out."""
     return {
-        name: cut_out([Event(s.start, s.end, s.label) for s in detect(
-            w, model.classes, thresholds, args.hysteresis, args.min_duration, pool)], aside.get(name, []))
+        name: cut_out(detect(w, model.classes, thresholds, args.hysteresis, args.min_duration, pool), aside.get(name, []))
         for name, w in windows.items()
     }
 
@@ -55,7 +55,7 @@ def cut_out(events: list[Event], stretches: list[tuple[float, float]]) -> list[E
     """The events with the stretches removed from them (an event may split in two or vanish)."""
     kept = []
     for event in events:
-        pieces = [(event.onset, event.offset)]
+        pieces = [(event.start, event.end)]
         for start, end in stretches:
             pieces = [p for a, b in pieces for p in ((a, min(b, start)), (max(a, end), b)) if p[1] > p[0]]
         kept += [Event(a, b, event.label) for a, b in pieces]
@@ -72,12 +72,12 @@ def aside_stretches(reference: dict, specs: list[str]) -> dict:
             at = float(onset)
         except ValueError:
             raise ValueError(f"--set-aside {spec}: expected SCENE:ONSET, e.g. scene00.wav:23.887") from None
-        found = [e for e in reference.get(name, []) if abs(e.onset - at) < 1e-3]
+        found = [e for e in reference.get(name, []) if abs(e.start - at) < 1e-3]
         if not found:
             raise ValueError(f"--set-aside {spec}: no reference event of {name or '(no scene)'} starts at {onset} s")
         stretches.setdefault(name, []).extend(
-            (math.floor(e.onset / SEGMENT_SECONDS) * SEGMENT_SECONDS,
-             math.ceil(e.offset / SEGMENT_SECONDS) * SEGMENT_SECONDS) for e in found)
+            (math.floor(e.start / SEGMENT_SECONDS) * SEGMENT_SECONDS,
+             math.ceil(e.end / SEGMENT_SECONDS) * SEGMENT_SECONDS) for e in found)
     return stretches
 
 
@@ -106,7 +106,7 @@ def error_kinds(reference: dict, system: dict, durations: dict) -> tuple[Counter
 def deviation(windows: dict, checkpoint: dict, hop: float, span: float | None, scenes: Path) -> str:
     """How far the windows' probabilities are from those of `--exact` (each window alone) on the same scenes."""
     model = torch_model(checkpoint, exact=True, span=span)
-    exact = [classify_recording(scenes / name, model, hop) for name in windows]
+    exact = [model.timeline(scenes / name, hop) for name in windows]
     shared = list(windows.values())
     difference = np.abs(np.concatenate([s.probabilities - e.probabilities for s, e in zip(shared, exact)]))
     same = np.concatenate([s.probabilities.argmax(1) == e.probabilities.argmax(1) for s, e in zip(shared, exact)])
@@ -140,7 +140,7 @@ def event_levels(path: Path, events: list[Event]) -> list[float]:
     background's, against the mean power outside every event of the scene."""
     audio = decode_mono(path)
     power = audio.samples ** 2
-    spans = [slice(int(e.onset * audio.sample_rate), int(e.offset * audio.sample_rate)) for e in events]
+    spans = [slice(int(e.start * audio.sample_rate), int(e.end * audio.sample_rate)) for e in events]
     outside = np.ones(len(power), dtype=bool)
     for span in spans:
         outside[span] = False
@@ -155,10 +155,10 @@ def event_scores(windows: Windows, events: list[Event], levels: list[float], cla
     middles = (edges[:-1] + edges[1:]) / 2
     lines = []
     for event, level in zip(events, levels):
-        inside = scores[(middles >= event.onset) & (middles < event.offset)]
+        inside = scores[(middles >= event.start) & (middles < event.end)]
         best = inside.max(axis=0) if len(inside) else np.zeros(len(classes))
         top = ", ".join(f"{classes[i]} {best[i]:.2f}" for i in np.argsort(-best)[:2])
-        lines.append(f"{event.onset:6.1f}-{event.offset:6.1f} s {event.label:9s} {level:5.1f} dB over the background, "
+        lines.append(f"{event.start:6.1f}-{event.end:6.1f} s {event.label:9s} {level:5.1f} dB over the background, "
                      f"highest inside: {top}")
     return lines
 
@@ -195,7 +195,7 @@ def main() -> None:
         parser.error(str(error))
     reference = {name: cut_out(events, aside.get(name, [])) for name, events in reference.items()}
     start = time.perf_counter()
-    windows = {path.name: classify_recording(path, model, args.hop) for path in sorted(args.scenes.glob("*.wav"))}
+    windows = {path.name: model.timeline(path, args.hop) for path in sorted(args.scenes.glob("*.wav"))}
     wall = time.perf_counter() - start
     seconds = sum(w.seconds for w in windows.values())
     print(f"{args.model}: {len(windows)} scenes, {seconds / 60:.1f} min, timeline at {seconds / wall:.0f}x real time "

@@ -21,13 +21,13 @@ import torch
 import yaml
 import zarr
 
-from nonspeech.devices import resolve_device
-from nonspeech.evaluation import evaluate
-from nonspeech.frontends.normalize import Normalize
-from nonspeech.shards import write_shards
-from nonspeech.splits import shard_set
-from nonspeech.distributed import World
-from nonspeech.train import TrainConfig, class_weights, epoch_batches, on_device, prepare_model, seed_epoch, train_epoch
+from nonspeech.data.shard_set import shard_set
+from nonspeech.data.shards import write_shards
+from nonspeech.devices.distributed import World
+from nonspeech.devices.select import on_device, resolve_device
+from nonspeech.evaluation.sums import evaluate
+from nonspeech.features.normalize import Normalize
+from nonspeech.training.loop import TrainConfig, class_weights, epoch_batches, prepare_model, seed_epoch, train_epoch
 
 PROJECT = Path(__file__).resolve().parents[1]
 RECIPE = yaml.safe_load((PROJECT / "configs/nonspeech7k.yaml").read_text())

@@ -4,26 +4,18 @@ scores a timeline against reference events, `plots-template` writes an offline p
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # torch, numpy and soundfile load only when a command needs them: --help stays fast
-    from nonspeech.predict import Model
+from nonspeech.events import POOLS
 
 DEFAULT_MODEL = Path("data/models/final/model.pt")
 EXPORT_OUT = {"onnx": Path("model.onnx"), "torchscript": Path("model.torchscript.pt")}
 PLOTS_TEMPLATE = Path("dvc_plots/offline_template.html")
-FILE_COLUMNS = ("file", "class", "probability")
-LONG_FILE_SECONDS = 60.0  # longer files get a note that only their start was classified
-POOLS = ("mean", "min", "max")  # nonspeech.events.POOLS, named here so that --help imports no numpy
-WINDOW_COLUMNS = ("file", "start", "end", "class", "max_probability", "mean_probability")
 DEFAULT_HOP = 0.25
 BF16_TOLERANCE = 0.02  # max |p_bf16 - p_float32| of the demo model on 237 real and 215 demo clips was 0.018
 
@@ -179,182 +171,15 @@ def check_predict_args(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--format audacity and --plot need --window")
 
 
-def report(path: str, reason: str, kind: str = "error") -> None:
-    """One `error:` (or other kind of) line on stderr naming the input and the reason."""
-    print(f"{kind}: {path}: {reason}", file=sys.stderr)
-
-
-def per_recording(out: Path, recording: str, several: bool) -> Path:
-    """`out`, or with several recordings out's stem + _ + the recording's stem, so each gets its own file."""
-    return out.with_name(f"{out.stem}_{Path(recording).stem}{out.suffix}") if several else out
-
-
-def checkpoint_at(path: Path) -> dict:
-    """read_checkpoint, saying how to make a missing one."""
-    from nonspeech.predict import read_checkpoint
-
-    try:
-        return read_checkpoint(path)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{exc}; train one with `dvc repro train_final` or pass --model") from exc
-
-
-def load_model(args: argparse.Namespace) -> Model:
-    """The PyTorch model from --model, or the ONNX model from --onnx checked against --model when given."""
-    from nonspeech.predict import check_same_features, timeline_span, torch_model
-
-    if args.onnx is None:
-        checkpoint = checkpoint_at(args.model or DEFAULT_MODEL)
-        span = timeline_span(checkpoint, args.span) if args.window else None
-        return torch_model(checkpoint, args.bf16, args.exact, span)
-    from nonspeech.export import onnx_model  # onnx and onnxruntime are the optional `export` extra
-
-    try:
-        model = onnx_model(args.onnx)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{exc}; write one with `nonspeech export`") from exc
-    if args.model is not None:
-        check_same_features(model, f"ONNX model {args.onnx}", checkpoint_at(args.model), args.model)
-    return model
-
-
-def failed(path: str, reason: str, width: int) -> tuple[list[list], dict]:
-    """Report an unusable input on stderr; its output row (path, empty cells, error) and JSON record."""
-    report(path, reason)
-    return [[path, *[""] * (width - 1), reason]], {"file": path, "error": reason}
-
-
-def warn(path: str, warning: str) -> None:
-    """One warning line on stderr about an input that was still classified."""
-    if warning:
-        print(f"warning: {path}: {warning}", file=sys.stderr)
-
-
-def file_rows(model: Model, files: list[Path], k: int, threshold: float | None) -> Iterator[tuple[list[list], dict]]:
-    """Classify whole files; per file, in input order, its row (the top k classes, then the classes detected at
-    their thresholds, or none) and its JSON record."""
-    from nonspeech.events import class_thresholds
-    from nonspeech.predict import classify_files, detections, top_k
-
-    thresholds = class_thresholds(model.classes, model.thresholds, threshold)
-    order = {str(path): i for i, path in reversed(list(enumerate(files)))}
-    for outcome in sorted(classify_files(files, model), key=lambda o: order[o.path]):
-        if outcome.error:
-            yield failed(outcome.path, outcome.error, len(file_columns(k)))
-            continue
-        warn(outcome.path, outcome.warning)
-        if outcome.seconds > LONG_FILE_SECONDS:
-            report(outcome.path, f"{outcome.seconds:.0f} s long: classified by its first {model.features['seconds']:g} s "
-                   "only (--window gives a timeline of the whole file)", kind="note")
-        top = top_k(outcome.probabilities, model.classes, k)
-        found = detections(outcome.probabilities, model.classes, thresholds)
-        yield [[outcome.path, *(value for pair in top for value in pair), ",".join(label for label, _ in found) or "none", ""]], {
-            "file": outcome.path, "error": None, "seconds": outcome.seconds,
-            "predictions": [{"class": label, "probability": p} for label, p in top],
-            "detected": [{"class": label, "probability": p} for label, p in found],
-        }
-
-
-def window_rows(args: argparse.Namespace, model: Model, files: list[Path]) -> Iterator[tuple[list[list], dict]]:
-    """Classify windows of each file; per file, its timeline rows (one per event) and its JSON record."""
-    from nonspeech.audio import AudioError
-    from nonspeech.events import class_thresholds, detect
-    from nonspeech.predict import classify_recording
-
-    window_seconds = model.features["seconds"]
-    thresholds = class_thresholds(model.classes, model.thresholds, args.threshold)
-    for path in files:
-        try:
-            windows = classify_recording(path, model, args.hop or DEFAULT_HOP)
-        except AudioError as exc:
-            yield failed(str(path), str(exc), len(WINDOW_COLUMNS))
-            continue
-        warn(str(path), windows.warning)
-        if windows.seconds < window_seconds:
-            report(str(path), f"{windows.seconds:.2f} s, shorter than one {window_seconds:g} s window: scored as one "
-                   "window, zero-padded", kind="note")
-        segments = detect(windows, model.classes, thresholds, args.hysteresis, args.min_duration, args.pool)
-        if args.plot is not None:
-            from nonspeech.plot import plot_timeline  # matplotlib only when a plot is asked for
-
-            plot_timeline(windows, model.classes, segments, thresholds, args.pool,
-                          per_recording(args.plot, str(path), len(files) > 1), title=str(path))
-        found = [[str(path), s.start, s.end, s.label, s.max_probability, s.mean_probability] for s in segments]
-        yield [[*row, ""] for row in found], {
-            "file": str(path), "error": None, "seconds": windows.seconds,
-            "segments": [dict(zip(WINDOW_COLUMNS[1:], row[1:])) for row in found],
-        }
-
-
-def file_columns(k: int) -> list[str]:
-    """Column names of whole-file rows: file, class, probability, class_2, probability_2, ..., detected."""
-    return [*FILE_COLUMNS, *(f"{name}_{rank}" for rank in range(2, k + 1) for name in FILE_COLUMNS[1:]), "detected"]
-
-
-def shown_classes(top_k: int | None, classes: list[str]) -> int:
-    """How many classes each file row shows: --top-k (default 1), with a note when the model has fewer."""
-    wanted = top_k or 1
-    if wanted > len(classes):
-        print(f"note: --top-k {wanted} is more than the model's {len(classes)} classes; showing all {len(classes)}",
-              file=sys.stderr)
-    return min(wanted, len(classes))
-
-
-def render(fmt: str, columns: list[str], rows: list[list], records: list[dict]) -> str:
-    """The output text: JSON records, CSV rows with an error column, Audacity labels (start, end, class of the
-    classified timeline rows), or an aligned table of the classified rows with floats to 3 decimals (errors are on
-    stderr only). Each row ends with its error cell."""
-    if fmt == "audacity":
-        return "".join(f"{row[1]:.3f}\t{row[2]:.3f}\t{row[3]}\n" for row in rows if not row[-1])
-    if fmt == "json":
-        return json.dumps(records, indent=2) + "\n"
-    if fmt == "csv":
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows([[*columns, "error"], *rows])
-        return buffer.getvalue()
-    cells = [columns, *([f"{v:.3f}" if isinstance(v, float) else str(v) for v in row[:-1]] for row in rows if not row[-1])]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    return "".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n" for row in cells)
+def report(kind: str, path: str, message: str) -> None:
+    """One `error:`, `warning:` or `note:` line on stderr naming the input and the message."""
+    print(f"{kind}: {path}: {message}", file=sys.stderr)
 
 
 def check_out(out: Path | None, files: list[Path]) -> None:
     """FileExistsError when --out is one of the input audio files."""
     if out is not None and out.exists() and any(os.path.samefile(out, path) for path in files):
         raise FileExistsError(f"--out {out} is one of the input audio files; refusing to overwrite it")
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    """Classify; 0 when at least one file was classified."""
-    from nonspeech.predict import find_audio
-
-    files, unusable = find_audio(args.paths)
-    check_out(args.out, files)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    model = load_model(args)
-    if args.format == "audacity" and len(files) > 1 and args.out is None:
-        args.parser.error("--format audacity writes one label track per recording: with several, give --out")
-    if args.window:
-        columns = list(WINDOW_COLUMNS)
-        classified = window_rows(args, model, files)
-    else:
-        k = shown_classes(args.top_k, model.classes)
-        columns = file_columns(k)
-        classified = file_rows(model, files, k, args.threshold)
-    results = [failed(path, reason, len(columns)) for path, reason in unusable] + list(classified)
-    records = [record for _, record in results]
-    if all(record["error"] for record in records):
-        print("error: nothing could be classified", file=sys.stderr)
-        return 1
-    if args.format == "audacity" and len(files) > 1:
-        for rows, record in results:
-            if not record["error"]:
-                write(per_recording(args.out, record["file"], True), render(args.format, columns, rows, [record]))
-    else:
-        write(args.out, render(args.format, columns, [row for rows, _ in results for row in rows], records))
-    return 0
 
 
 def write(out: Path | None, text: str) -> None:
@@ -366,13 +191,56 @@ def write(out: Path | None, text: str) -> None:
         out.write_text(text)
 
 
+def run_predict(args: argparse.Namespace) -> int:
+    """Classify; 0 when at least one file was classified."""
+    from nonspeech.data.files import find_audio
+    from nonspeech.inference import records
+    from nonspeech.inference.load import load_model
+    from nonspeech.inference.torch_model import NO_ONNXRUNTIME, onnxruntime_installed
+
+    files, unusable = find_audio(args.paths)
+    check_out(args.out, files)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    model = load_model(args.model or DEFAULT_MODEL, args.onnx, args.model is not None, args.bf16, args.exact,
+                       args.window, args.span)
+    if args.format == "audacity" and len(files) > 1 and args.out is None:
+        args.parser.error("--format audacity writes one label track per recording: with several, give --out")
+    if args.window and args.onnx is None and not args.bf16 and not onnxruntime_installed():
+        print(f"note: {NO_ONNXRUNTIME}", file=sys.stderr)
+    if args.window:
+        columns = list(records.WINDOW_COLUMNS)
+        classified = records.timeline_results(model, files, args.hop or DEFAULT_HOP, args.threshold, args.hysteresis,
+                                              args.min_duration, args.pool, args.plot, report)
+    else:
+        k, n = args.top_k or 1, len(model.classes)
+        if k > n:
+            print(f"note: --top-k {k} is more than the model's {n} classes; showing all {n}", file=sys.stderr)
+            k = n
+        columns = records.file_columns(k)
+        classified = records.file_results(model, files, k, args.threshold, report)
+    results = [records.failed(path, reason, len(columns), report) for path, reason in unusable] + list(classified)
+    if all(record["error"] for _, record in results):
+        print("error: nothing could be classified", file=sys.stderr)
+        return 1
+    if args.format == "audacity" and len(files) > 1:
+        for rows, record in results:
+            if not record["error"]:
+                write(records.per_recording(args.out, record["file"], True), records.render(args.format, columns, rows, [record]))
+    else:
+        rows = [row for rows, _ in results for row in rows]
+        write(args.out, records.render(args.format, columns, rows, [record for _, record in results]))
+    return 0
+
+
 def run_evaluate_timeline(args: argparse.Namespace) -> int:
     """Print segment scores of a predict --window JSON timeline against reference events."""
-    from nonspeech.scoring import Event, read_reference, score_timeline  # pandas only for this command
+    from nonspeech.evaluation.timeline import read_reference, read_timeline, score_timeline  # pandas only here
+    from nonspeech.inference.records import render
 
-    records = [r for r in json.loads(args.timeline.read_text()) if not r.get("error")]
-    system = {Path(r["file"]).name: [Event(s["start"], s["end"], s["class"]) for s in r["segments"]] for r in records}
-    durations = {Path(r["file"]).name: r["seconds"] for r in records}
+    system, durations = read_timeline(args.timeline)
     scores = score_timeline(read_reference(args.events), system, durations)
     if args.format == "json":
         print(json.dumps({"per_class": scores.per_class, "macro_f1": scores.macro_f1,
@@ -388,7 +256,8 @@ def run_evaluate_timeline(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the exported model and say where."""
-    from nonspeech.export import export_onnx, export_torchscript  # the optional `export` extra
+    from nonspeech.inference.export import export_onnx, export_torchscript  # the optional `export` extra
+    from nonspeech.inference.load import checkpoint_at
 
     out = args.out or EXPORT_OUT[args.format]
     {"onnx": export_onnx, "torchscript": export_torchscript}[args.format](checkpoint_at(args.model), out)
@@ -398,7 +267,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_plots_template(args: argparse.Namespace) -> int:
     """Write the offline template and say how to use it."""
-    from nonspeech.plots_template import write_template
+    from nonspeech.evaluation.plots_template import write_template
 
     write_template(args.out)
     print(f"wrote {args.out}; draw the plots offline with: dvc plots show --html-template {args.out}")
@@ -413,7 +282,7 @@ COMMANDS = {
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Exceptions that are the user's to fix: shown as one `error:` line (imported only once one is raised)."""
-    from nonspeech.predict import ModelError
+    from nonspeech.inference.model import ModelError
 
     return FileNotFoundError, FileExistsError, ModelError
 
@@ -428,7 +297,3 @@ def main(argv: list[str] | None = None) -> int:
     except user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

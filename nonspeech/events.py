@@ -1,89 +1,20 @@
-"""From window probabilities to events: per-hop scores, per-class thresholds with hysteresis, a minimum duration."""
+"""An event: a labelled stretch of a recording, as detected in a timeline or listed in a reference; and the ways
+the overlapping windows of a timeline can score a stretch (no numpy: `nonspeech --help` stays fast)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from nonspeech.labels import NEGATIVE
-
-DEFAULT_THRESHOLD = 0.5
 POOLS = ("mean", "min", "max")  # max: a stretch is detected when any window covering it is
 
 
 @dataclass(frozen=True)
-class Windows:
-    """Class probabilities (windows, classes) of the stretches of `length` seconds starting at `starts` seconds in a
-    recording of `seconds`."""
-
-    starts: np.ndarray
-    probabilities: np.ndarray
-    seconds: float
-    length: float
-    warning: str = ""  # about the recording, e.g. 'truncated: ...'
-
-
-@dataclass(frozen=True)
-class Segment:
-    """An event: a stretch of a recording where one class was detected, with the max and mean of its scores."""
+class Event:
+    """A stretch [start, end) seconds of a recording labelled with one class; a detected event also carries the max
+    and mean of its scores."""
 
     start: float
     end: float
     label: str
-    max_probability: float
-    mean_probability: float
-
-
-def class_thresholds(classes: list[str], thresholds: dict[str, float], override: float | None) -> np.ndarray:
-    """Each class's threshold: `override` for all when given, else `thresholds` (a checkpoint's), else 0.5."""
-    if override is not None:
-        return np.full(len(classes), override)
-    return np.array([thresholds.get(label, DEFAULT_THRESHOLD) for label in classes])
-
-
-def cell_scores(windows: Windows, pool: str = "mean") -> tuple[np.ndarray, np.ndarray]:
-    """Cut the recording at every window start and end; return the cell edges (cells + 1,) in seconds and each
-    cell's class scores (cells, classes): the mean, min or max over the windows that cover the cell. The stretches
-    before the first window and after the last (windows that describe their centre only) take those windows'."""
-    if pool not in POOLS:
-        raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
-    starts, ends = windows.starts, windows.starts + windows.length
-    edges = np.unique(np.clip(np.concatenate([[0.0, windows.seconds], starts, ends]), 0.0, windows.seconds))
-    first = np.searchsorted(ends, edges[:-1], side="right")  # windows ending after the cell starts...
-    last = np.searchsorted(starts, edges[:-1], side="right")  # ...and starting at or before it
-    first, last = np.minimum(first, len(starts) - 1), np.maximum(last, 1)
-    probs = windows.probabilities
-    if pool == "mean":
-        cumulative = np.concatenate([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
-        scores = (cumulative[last] - cumulative[first]) / np.maximum(last - first, 1)[:, None]
-    else:
-        reduce = np.min if pool == "min" else np.max
-        scores = np.stack([reduce(probs[lo:hi], axis=0) if hi > lo else np.zeros(probs.shape[1]) for lo, hi in zip(first, last)])
-    return edges, scores
-
-
-def active_runs(scores: np.ndarray, high: float, low: float) -> list[tuple[int, int]]:
-    """Runs [i, j) of cells with score >= low that hold at least one cell >= high (hysteresis)."""
-    on = np.concatenate([[False], scores >= low, [False]])
-    bounds = np.flatnonzero(on[1:] != on[:-1]).reshape(-1, 2)
-    return [(int(i), int(j)) for i, j in bounds if scores[i:j].max() >= high]
-
-
-def detect(
-    windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
-    pool: str = "mean",
-) -> list[Segment]:
-    """Events per class: runs of cells whose score reaches the class threshold somewhere and stays at or above
-    (1 - hysteresis) x threshold, at least min_duration seconds long; the background class is never reported."""
-    edges, scores = cell_scores(windows, pool)
-    events = []
-    for index, label in enumerate(classes):
-        if label == NEGATIVE:
-            continue
-        high = thresholds[index]
-        for i, j in active_runs(scores[:, index], high, high * (1.0 - hysteresis)):
-            if edges[j] - edges[i] >= min_duration:
-                run = scores[i:j, index]
-                events.append(Segment(float(edges[i]), float(edges[j]), label, float(run.max()), float(run.mean())))
-    return sorted(events, key=lambda s: (s.start, s.label))
+    max_probability: float | None = None
+    mean_probability: float | None = None

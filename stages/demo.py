@@ -4,7 +4,7 @@ from pathlib import Path
 
 from common import run
 
-from nonspeech.sources.demo import generate_demo
+from nonspeech.data.sources.demo import generate_demo
 
 
 def main(params: dict) -> None:

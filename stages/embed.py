@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from common import fold_of_row, run
 
-from nonspeech.embed import compute_embeddings
+from nonspeech.features.embed import compute_embeddings
 from nonspeech.labels import NEGATIVE
 
 NO_VIEWS = {"count": 0, "snr_low": 0.0, "snr_high": 0.0, "seed": 0}  # an embed entry without `views:`

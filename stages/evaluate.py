@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from common import checkpoint_of, run
 
-from nonspeech.holdout import evaluate_model
+from nonspeech.evaluation.holdout import evaluate_model
 
 
 def fold_metrics(fold_ids: list[int], dvc_yaml: Path = Path("dvc.yaml")) -> dict[str, Path]:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from common import run
 
-from nonspeech.features import compute_features
+from nonspeech.features.compute import compute_features
 
 
 def main(params: dict) -> None:

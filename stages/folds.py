@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 from common import run
 
-from nonspeech.folds import assign_folds, fold_counts
+from nonspeech.data.folds import assign_folds, fold_counts
 
 
 def main(params: dict) -> None:

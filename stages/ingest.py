@@ -4,8 +4,8 @@ from pathlib import Path
 
 from common import run
 
-from nonspeech.ingest import ingest
-from nonspeech.sources import list_clips
+from nonspeech.data.ingest import ingest
+from nonspeech.data.sources.listing import list_clips
 
 
 def main(params: dict) -> None:

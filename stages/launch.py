@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 
-from nonspeech import xla
+from nonspeech.devices import xla
 
 
 def launch(job: Callable[[], object], device: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 from common import run
 
-from nonspeech.shards import write_shards
+from nonspeech.data.shards import write_shards
 
 
 def main(params: dict) -> None:

@@ -7,7 +7,7 @@ import pandas as pd
 import zarr
 from common import fold_of_row, run
 
-from nonspeech.stats import fold_statistics
+from nonspeech.features.stats import fold_statistics
 
 
 def main(params: dict) -> None:

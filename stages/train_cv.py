@@ -7,8 +7,8 @@ from pathlib import Path
 from common import checkpoint_of, resume_path, run
 from launch import launch
 
-from nonspeech.train import TrainConfig
-from nonspeech.training_run import train_and_save
+from nonspeech.training.loop import TrainConfig
+from nonspeech.training.run import train_and_save
 
 USAGE = "usage: python stages/train_cv.py FOLD   (FOLD: an entry of cv.fold_ids; `dvc repro train_cv@FOLD` runs it)"
 

@@ -8,9 +8,9 @@ import pandas as pd
 from common import checkpoint_of, resume_path, run
 from launch import launch
 
-from nonspeech.thresholds import calibrate
-from nonspeech.train import TrainConfig
-from nonspeech.training_run import train_and_save
+from nonspeech.evaluation.thresholds import calibrate
+from nonspeech.training.loop import TrainConfig
+from nonspeech.training.run import train_and_save
 
 
 def main(params: dict) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from nonspeech.distributed import join_world, leave_world
-from nonspeech.loader import batch_loader, batch_pipeline, shard_urls
+from nonspeech.data.loader import batch_loader, batch_pipeline, shard_urls
+from nonspeech.devices.distributed import join_world, leave_world
 
 if __name__ == "__main__":
     shards_root, splits, out_dir = sys.argv[1], sys.argv[2].split(","), Path(sys.argv[3])

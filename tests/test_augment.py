@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nonspeech.augment import AugmentConfig, augment
+from nonspeech.training.augment import AugmentConfig, augment
 
 FULL = {
     "freq_mask": {"enabled": True, "max_bins": 15},

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from conftest import PROJECT
 
-from nonspeech.augment import AugmentConfig
-from nonspeech.train import TrainConfig
+from nonspeech.training.augment import AugmentConfig
+from nonspeech.training.loop import TrainConfig
 
 
 def key_paths(node: object, prefix: str = "") -> set[str]:

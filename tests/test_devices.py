@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import sys
 import types
@@ -11,7 +12,7 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from nonspeech.devices import autocast_context, resolve_device
+from nonspeech.devices.select import autocast_context, resolve_device
 
 
 @pytest.fixture
@@ -27,6 +28,7 @@ def fake_torch_xla(monkeypatch: pytest.MonkeyPatch, device_type: str) -> None:
     runtime = types.ModuleType("torch_xla.runtime")
     runtime.device_type = lambda: device_type
     module = types.ModuleType("torch_xla")
+    module.__spec__ = importlib.machinery.ModuleSpec("torch_xla", None)  # installed, as find_spec sees it
     module.runtime = runtime
     module.device = lambda: torch.device("xla", 0)
     monkeypatch.setitem(sys.modules, "torch_xla", module)
@@ -55,7 +57,7 @@ def test_cuda_unavailable_raises_clearly(no_accelerators: None) -> None:
 def test_xla_without_torch_xla_raises_clearly() -> None:
     if importlib.util.find_spec("torch_xla") is not None:
         pytest.skip("torch_xla is installed")
-    with pytest.raises(RuntimeError, match="device 'xla' requested but torch_xla cannot be imported"):
+    with pytest.raises(RuntimeError, match="device 'xla' requested but torch_xla is not installed"):
         resolve_device("xla")
 
 

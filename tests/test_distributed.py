@@ -5,11 +5,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import sh
-from nonspeech.checkpoint import load_checkpoint
-from nonspeech.holdout import score_checkpoint
-from nonspeech.loader import split_size
+
+from nonspeech.data.loader import split_size
+from nonspeech.evaluation.holdout import score_checkpoint
+from nonspeech.models.checkpoint import load_checkpoint
 
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import PROJECT
 
 
@@ -36,7 +35,7 @@ def imported_files(script: Path) -> set[str]:
             else:
                 continue
             todo += [f for f in (_module_file(n, script.parent) for n in names) if f is not None]
-    return {str(p.relative_to(PROJECT)) for p in seen if p.name != "__init__.py" or p.parent.name != "nonspeech"}
+    return {str(p.relative_to(PROJECT)) for p in seen if p.name != "__init__.py"}  # docstrings only: test_layout
 
 
 def _stages() -> list[tuple[str, dict]]:

@@ -7,8 +7,8 @@ import pytest
 import torch
 from sklearn.metrics import f1_score, log_loss
 
-from nonspeech.evaluation import EvalSums, evaluate, padded, summarize
-from nonspeech.train import class_weights
+from nonspeech.evaluation.sums import EvalSums, evaluate, padded, summarize
+from nonspeech.training.loop import class_weights
 
 CLASSES = ["a", "b", "c"]
 CPU = torch.device("cpu")

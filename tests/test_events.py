@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nonspeech.events import Windows, cell_scores, class_thresholds, detect
+from nonspeech.inference.detect import Windows, cell_scores, class_thresholds, detect
 
 
 def spans(events: list) -> list[tuple[float, float, str]]:
@@ -64,12 +64,6 @@ def test_silent_windows_break_events_and_the_last_cell_ends_with_the_recording()
     probs = np.array([[0.9], [0.0], [0.0], [0.9]])  # windows 2 and 3 of 2 s are digital silence
     events = detect(Windows(np.array([0.0, 2.0, 4.0, 6.0]), probs, seconds=7.2, length=2.0), ["cry"], np.array([0.5]))
     assert spans(events) == [(0.0, 2.0, "cry"), (6.0, 7.2, "cry")]
-
-
-def test_cli_names_the_same_pools_as_the_events_module() -> None:
-    from nonspeech import cli, events
-
-    assert cli.POOLS == events.POOLS
 
 
 def test_the_stretches_outside_centred_windows_take_the_nearest_window() -> None:

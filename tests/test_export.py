@@ -18,15 +18,16 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from nonspeech.audio import load_clip
-from nonspeech.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
-from nonspeech.export import onnx_model, onnx_runner
-from nonspeech.frontends.logmel import LogMel
-from nonspeech.preprocess import preprocessing
-from nonspeech.models import build_model
+from nonspeech.data.audio import load_clip
+from nonspeech.data.sources.demo import SYNTHS, generate_demo
+from nonspeech.features.logmel import LogMel
+from nonspeech.inference.model import clip_samples
+from nonspeech.inference.onnx_model import onnx_model, onnx_runner
+from nonspeech.inference.preprocessing import preprocessing
+from nonspeech.inference.torch_model import FeatureMap, read_checkpoint, torch_model
+from nonspeech.models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import MobileNetAT, localise_gates
-from nonspeech.predict import FeatureMap, classify_recording, clip_samples, read_checkpoint, torch_model
-from nonspeech.sources.demo import SYNTHS, generate_demo
+from nonspeech.models.registry import build_model
 
 CLI = Path(sys.executable).with_name("nonspeech")
 FEATURES = {"sample_rate": 32000, "seconds": 4.0, "n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
@@ -159,8 +160,8 @@ def test_onnx_timeline_takes_the_per_window_path_and_equals_pytorch(
     """The ONNX model takes waveforms, so its windows are cut from the streamed waveform; same windows, same scores
     as PyTorch's exact path."""
     sf.write(tmp_path / "long.wav", waveforms.reshape(-1), FEATURES["sample_rate"], subtype="FLOAT")
-    by_torch = classify_recording(tmp_path / "long.wav", torch_model(read_checkpoint(checkpoint_path), exact=True), 1.5)
-    by_onnx = classify_recording(tmp_path / "long.wav", onnx_model(onnx_path), 1.5)
+    by_torch = torch_model(read_checkpoint(checkpoint_path), exact=True).timeline(tmp_path / "long.wav", 1.5)
+    by_onnx = onnx_model(onnx_path).timeline(tmp_path / "long.wav", 1.5)
     assert len(by_onnx.starts) == 1 + int(np.ceil((len(waveforms) * 4.0 - 4.0) / 1.5))
     np.testing.assert_array_equal(by_onnx.starts, by_torch.starts)
     np.testing.assert_allclose(by_onnx.probabilities, by_torch.probabilities, rtol=0, atol=PROBABILITY_ATOL)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from nonspeech.metrics import classification_metrics, confusion_matrix, cv_summary, metrics_from_confusion
+from nonspeech.evaluation.metrics import classification_metrics, confusion_matrix, cv_summary, metrics_from_confusion
 
 NAMES = ["breath", "cough", "cry", "laugh", "scream", "sneeze", "yawn"]
 LABELS = list(range(len(NAMES)))

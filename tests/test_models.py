@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nonspeech.models import MODELS, build_model
+from nonspeech.models.registry import MODELS, build_model
 
 N_CLASSES = 7
 SMALL = {"widths": [8, 16, 32, 64], "hidden": 32}

@@ -9,19 +9,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import LEARNABLE_PARAMS, TINY_TRAIN_PARAMS, dvc, make_pipeline_repo, stages_run, write_folder
-from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint
-from nonspeech.evaluation import predicted_classes
-from nonspeech.frontends import feature_spec, power_domain
-from nonspeech.frontends.efficientat import EfficientATMel
-from nonspeech.frontends.logmel import LogMel
-from nonspeech.metrics import classification_metrics
-from nonspeech.mixing import background_mixer
-from nonspeech.outputs import class_probabilities, clip_losses, network_outputs, prior_logits, weighted_loss
-from nonspeech.sources import list_clips
-from nonspeech.thresholds import calibrate, detection_scores, threshold_for_precision
-from nonspeech.train import class_weights
+
+from nonspeech.data.sources.listing import list_clips
+from nonspeech.evaluation.metrics import classification_metrics
+from nonspeech.evaluation.sums import predicted_classes
+from nonspeech.evaluation.thresholds import calibrate, detection_scores, threshold_for_precision
+from nonspeech.features.efficientat_mel import EfficientATMel
+from nonspeech.features.frontends import feature_spec, power_domain
+from nonspeech.features.logmel import LogMel
+from nonspeech.features.mixing import background_mixer
+from nonspeech.models.checkpoint import load_checkpoint, model_from_checkpoint
+from nonspeech.models.outputs import class_probabilities, clip_losses, network_outputs, prior_logits, weighted_loss
+from nonspeech.training.loop import class_weights
 
 TARGETS = ["cough", "laugh"]
 NOISES = ["rain", "hum", "traffic"]

@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import zarr
-
-from nonspeech.audio import decode_mono
-from nonspeech.ingest import IngestError, ingest
-from nonspeech.loader import batch_loader, batch_pipeline, shard_urls
-from nonspeech.sources import list_clips
 from nonspeech7k_replica import make_nonspeech7k_replica
+
+from nonspeech.data.audio import decode_mono
+from nonspeech.data.ingest import IngestError, ingest
+from nonspeech.data.loader import batch_loader, batch_pipeline, shard_urls
+from nonspeech.data.sources.listing import list_clips
 
 
 def _outputs(repo: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str]]:

@@ -26,7 +26,7 @@ def test_cv_seed_change_reruns_from_fold_assignment_not_decode(repo_copy: Path) 
 
 
 def test_library_change_reruns_the_stages_that_import_it(repo_copy: Path) -> None:
-    stats_module = repo_copy / "nonspeech" / "stats.py"
+    stats_module = repo_copy / "nonspeech" / "features" / "stats.py"
     stats_module.write_text(stats_module.read_text() + "\n")
     out = dvc(repo_copy, "repro", *PRECOMPUTE_STAGES).stdout
     assert stages_run(out) == {"stats"}

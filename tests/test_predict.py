@@ -22,15 +22,17 @@ import soundfile as sf
 import torch
 import yaml
 import zarr
-
-from nonspeech.audio import decode_mono, fix_length, resample
-from nonspeech.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from nonspeech.cli import BF16_TOLERANCE, WINDOW_COLUMNS
-from nonspeech.frontends.normalize import Normalize
-from nonspeech.predict import Model, classify_recording, clip_samples, read_checkpoint, torch_model
-from nonspeech.train import TrainConfig
-from nonspeech.training_run import train_and_save
 from test_precompute import write_cut_short
+
+from nonspeech.cli import BF16_TOLERANCE
+from nonspeech.data.audio import decode_mono, fix_length, resample
+from nonspeech.features.normalize import Normalize
+from nonspeech.inference.model import LoadedModel, clip_samples
+from nonspeech.inference.records import WINDOW_COLUMNS
+from nonspeech.inference.torch_model import read_checkpoint, torch_model
+from nonspeech.models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from nonspeech.training.loop import TrainConfig
+from nonspeech.training.run import train_and_save
 
 CLI = Path(sys.executable).with_name("nonspeech")
 TINY_MODEL = {"widths": [4, 8, 8, 16], "hidden": 16, "dropout": 0.0}
@@ -184,8 +186,8 @@ def test_each_exact_window_is_classified_like_a_clip_cut_from_the_recording(
     path, duration, (gap_start, _) = long_recording
     model = torch_model(read_checkpoint(trained_model), exact=True)
     rate, window, hop = model.features["sample_rate"], clip_samples(model.features), 2.5
-    windows = classify_recording(path, model, hop)
-    by_waveform = classify_recording(path, Model(model.classes, model.features, model.probabilities), hop)
+    windows = model.timeline(path, hop)
+    by_waveform = LoadedModel(model.classes, model.features, model.probabilities).timeline(path, hop)
     decoded = decode_mono(path)
     samples = resample(decoded.samples, decoded.sample_rate, rate)
     assert windows.seconds == pytest.approx(duration)
@@ -212,8 +214,8 @@ def test_shared_windows_of_a_trained_model_stay_near_the_exact_ones(
     path, _, _ = long_recording
     checkpoint = read_checkpoint(trained_model)
     checkpoint["model_state"]["head.3.weight"] *= 20
-    exact = classify_recording(path, torch_model(checkpoint, exact=True), 1.0)
-    shared = classify_recording(path, torch_model(checkpoint), 1.0)
+    exact = torch_model(checkpoint, exact=True).timeline(path, 1.0)
+    shared = torch_model(checkpoint).timeline(path, 1.0)
     np.testing.assert_array_equal(shared.starts, exact.starts)
     np.testing.assert_array_equal(shared.probabilities.any(axis=1), exact.probabilities.any(axis=1))
     difference = np.abs(shared.probabilities - exact.probabilities)
@@ -231,12 +233,12 @@ def test_a_span_places_each_window_score_at_its_centre(
     checkpoint = read_checkpoint(trained_model)
     checkpoint["model_state"]["head.3.weight"] *= 20
     seconds = checkpoint["features"]["seconds"]
-    plain = classify_recording(path, torch_model(checkpoint), 1.0)
-    whole = classify_recording(path, torch_model(checkpoint, span=seconds), 1.0)
+    plain = torch_model(checkpoint).timeline(path, 1.0)
+    whole = torch_model(checkpoint, span=seconds).timeline(path, 1.0)
     np.testing.assert_array_equal(whole.probabilities, plain.probabilities)
     assert whole.length == plain.length == seconds
-    shared = classify_recording(path, torch_model(checkpoint, span=1.0), 1.0)
-    exact = classify_recording(path, torch_model(checkpoint, exact=True, span=1.0), 1.0)
+    shared = torch_model(checkpoint, span=1.0).timeline(path, 1.0)
+    exact = torch_model(checkpoint, exact=True, span=1.0).timeline(path, 1.0)
     for centred in (shared, exact):
         np.testing.assert_allclose(centred.starts, plain.starts + (seconds - 1.0) / 2)
         assert centred.length == 1.0

@@ -16,19 +16,20 @@ import pytest
 import soundfile as sf
 import torch
 import zarr
-
 from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, set_params, stages_run, write_folder
-from nonspeech.audio import decode_mono, load_clip, resample
-from nonspeech.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from nonspeech.embed import compute_embeddings, embedding_spec, noisy_views, plan_views
-from nonspeech.export import onnx_model
-from nonspeech.frontends import build_frontend, feature_spec
-from nonspeech.frontends.efficientat import kaldi_mel, kaldi_mel_filterbank
-from nonspeech.models import build_model, load_pretrained
+
+from nonspeech.data.audio import decode_mono, load_clip, resample
+from nonspeech.features.efficientat_mel import kaldi_mel, kaldi_mel_filterbank
+from nonspeech.features.embed import compute_embeddings, embedding_spec, noisy_views, plan_views
+from nonspeech.features.frontends import build_frontend, feature_spec
+from nonspeech.inference.model import LoadedModel, clip_samples
+from nonspeech.inference.onnx_model import onnx_model
+from nonspeech.inference.torch_model import torch_model
+from nonspeech.models.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import MobileNetAT, WeightsError, load_audioset, read_weights
 from nonspeech.models.embedding import pick_view
-from nonspeech.predict import Model, classify_recording, clip_samples, torch_model
-from nonspeech.train import param_groups
+from nonspeech.models.registry import build_model, load_pretrained
+from nonspeech.training.loop import param_groups
 
 WEIGHTS = PROJECT / "models/pretrained/mn04_as_mAP_432.pt"
 REALSOUNDS = PROJECT.parent / "shared/realsounds"
@@ -237,8 +238,8 @@ def test_exact_timeline_of_an_embedding_model_equals_each_window_alone(embedding
     1e-5."""
     checkpoint, path = embedding_recording
     model = torch_model(checkpoint, exact=True)
-    sliced = classify_recording(path, model, 1.5)
-    whole = classify_recording(path, Model(model.classes, model.features, model.probabilities), 1.5)
+    sliced = model.timeline(path, 1.5)
+    whole = LoadedModel(model.classes, model.features, model.probabilities).timeline(path, 1.5)
     assert len(sliced.starts) > 5 and sliced.probabilities.std(axis=0).max() > 0.02
     np.testing.assert_array_equal(sliced.starts, whole.starts)
     np.testing.assert_allclose(sliced.probabilities, whole.probabilities, rtol=0, atol=1e-5)
@@ -250,8 +251,8 @@ def test_shared_timeline_of_an_embedding_model_stays_near_the_exact_one(embeddin
     window alone: same starts, probabilities within 0.08 of the exact ones on average and 0.3 at most (measured
     0.055 and 0.18), the same top class (measured: every window)."""
     checkpoint, path = embedding_recording
-    exact = classify_recording(path, torch_model(checkpoint, exact=True), 1.5)
-    shared = classify_recording(path, torch_model(checkpoint), 1.5)
+    exact = torch_model(checkpoint, exact=True).timeline(path, 1.5)
+    shared = torch_model(checkpoint).timeline(path, 1.5)
     np.testing.assert_array_equal(shared.starts, exact.starts)
     difference = np.abs(shared.probabilities - exact.probabilities)
     assert difference.mean() < 0.08 and difference.max() < 0.3, (difference.mean(), difference.max())

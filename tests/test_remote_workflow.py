@@ -6,8 +6,16 @@ evaluation parameter reruns evaluate alone on the pulled models."""
 from pathlib import Path
 
 from conftest import (
-    LEARNABLE_PARAMS, PRECOMPUTE_STAGES, TINY_TRAIN_PARAMS, TRAINING_STAGES, commit_all, dvc, make_pipeline_repo,
-    set_params, sh, stages_run,
+    LEARNABLE_PARAMS,
+    PRECOMPUTE_STAGES,
+    TINY_TRAIN_PARAMS,
+    TRAINING_STAGES,
+    commit_all,
+    dvc,
+    make_pipeline_repo,
+    set_params,
+    sh,
+    stages_run,
 )
 
 VM_COMMAND = ("repro", "--pull", "--allow-missing", "evaluate")

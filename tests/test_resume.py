@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from nonspeech.resume import clear_state, fingerprint, load_state, save_state
+from nonspeech.training.resume import clear_state, fingerprint, load_state, save_state
 
 
 def test_state_round_trips_only_for_its_own_fingerprint(tmp_path: Path, capsys) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nonspeech.scoring import Event, false_alarm_seconds, read_reference, score_timeline, segment_activity
+from nonspeech.evaluation.timeline import false_alarm_seconds, read_reference, score_timeline, segment_activity
+from nonspeech.events import Event
 
 CLI = Path(sys.executable).with_name("nonspeech")
 REFERENCE = """scene,onset,offset,label

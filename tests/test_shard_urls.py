@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nonspeech.loader import batch_loader, batch_pipeline, shard_urls, split_size
+from nonspeech.data.loader import batch_loader, batch_pipeline, shard_urls, split_size
 
 
 @pytest.fixture

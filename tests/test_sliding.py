@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nonspeech.frontends.logmel import LogMel, centred_max
+from nonspeech.features.logmel import LogMel, centred_max
+from nonspeech.inference.sliding import centre_classifier, shared_framer, slide, window_means
 from nonspeech.models.efficientat import ChannelGate, MobileNetAT, centred_mean, localise_gates
-from nonspeech.sliding import centre_classifier, shared_framer, slide, window_means
 
 RATE = 32000
 

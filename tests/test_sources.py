@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import soundfile as sf
-
-from nonspeech.folds import assign_folds
-from nonspeech.sources import CLIP_COLUMNS, EXCLUDED_COLUMNS, class_names, list_clips
-from nonspeech.sources.demo import SAMPLE_RATES, generate_demo
 from nonspeech7k_replica import CLASSES, LEAK_CLASS, NON_ASCII_SOURCE, make_nonspeech7k_replica
+
+from nonspeech.data.folds import assign_folds
+from nonspeech.data.sources.demo import SAMPLE_RATES, generate_demo
+from nonspeech.data.sources.listing import CLIP_COLUMNS, EXCLUDED_COLUMNS, class_names, list_clips
 
 
 def file_bytes(root: Path) -> dict[str, bytes]:

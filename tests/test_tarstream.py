@@ -5,7 +5,7 @@ import tarfile
 
 import pytest
 
-from nonspeech.tarstream import tar_members, tar_samples
+from nonspeech.data.tarstream import tar_members, tar_samples
 
 LONG = "deep/" * 30 + "clip_with_a_long_name"
 MEMBERS = {"a/clip1.npy": b"\x93NUMPY" + bytes(300), "a/clip1.cls": b"3", f"{LONG}.cls": b"1", "b.c.json": b"{}"}

@@ -13,11 +13,11 @@ import torch
 import yaml
 from conftest import PROJECT, TINY_TRAIN_PARAMS, dvc
 
-from nonspeech.distributed import World
-from nonspeech.holdout import score_checkpoint
-from nonspeech.models import build_model
-from nonspeech.train import TrainConfig, body_batchnorms, param_groups, seed_epoch, train_epoch
-from nonspeech.training_run import train_and_save
+from nonspeech.devices.distributed import World
+from nonspeech.evaluation.holdout import score_checkpoint
+from nonspeech.models.registry import build_model
+from nonspeech.training.loop import TrainConfig, body_batchnorms, param_groups, seed_epoch, train_epoch
+from nonspeech.training.run import train_and_save
 
 FOLDS = ["fold0", "fold1", "fold2"]
 

@@ -42,7 +42,7 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def conv_bn(c_in: int, c_out: int, kernel: int, activation: str | None, stride: int = 1, groups: int = 1) -> nn.Sequential:
+def conv_bn_act(c_in: int, c_out: int, kernel: int, activation: str | None, stride: int = 1, groups: int = 1) -> nn.Sequential:
     """Conv2d without bias, BatchNorm2d and an optional activation."""
     layers = [
         nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
@@ -92,10 +92,10 @@ class InvertedResidual(nn.Module):
 
     def __init__(self, c_in: int, kernel: int, expanded: int, c_out: int, se: bool, activation: str, stride: int) -> None:
         super().__init__()
-        layers = [conv_bn(c_in, expanded, 1, activation)] if expanded != c_in else []
-        layers.append(conv_bn(expanded, expanded, kernel, activation, stride, groups=expanded))
+        layers = [conv_bn_act(c_in, expanded, 1, activation)] if expanded != c_in else []
+        layers.append(conv_bn_act(expanded, expanded, kernel, activation, stride, groups=expanded))
         layers += [SqueezeExcite(expanded)] if se else []
-        layers.append(conv_bn(expanded, c_out, 1, None))
+        layers.append(conv_bn_act(expanded, c_out, 1, None))
         self.block = nn.Sequential(*layers)
         self.shortcut = stride == 1 and c_in == c_out
 
@@ -110,13 +110,13 @@ class MobileNetAT(nn.Module):
         super().__init__()
         self.width = width
         channels = make_divisible(STEM * width)
-        layers: list[nn.Module] = [conv_bn(1, channels, 3, "hardswish", stride=2)]
+        layers: list[nn.Module] = [conv_bn_act(1, channels, 3, "hardswish", stride=2)]
         for kernel, expanded, c_out, se, activation, stride in BLOCKS:
             c_next = make_divisible(c_out * width)
             layers.append(InvertedResidual(channels, kernel, make_divisible(expanded * width), c_next, se, activation, stride))
             channels = c_next
         self.dims = 6 * channels
-        layers.append(conv_bn(channels, self.dims, 1, "hardswish"))
+        layers.append(conv_bn_act(channels, self.dims, 1, "hardswish"))
         self.features = nn.Sequential(*layers)
         hidden = make_divisible(HIDDEN * width)
         self.classifier = nn.Sequential(

@@ -1,0 +1,171 @@
+"""Decode listed clips into fixed-length mono waveforms, a manifest and a quarantine report."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+from zarr.codecs import BloscCodec
+
+from nonspeech.data.audio import AudioError, load_clip
+from nonspeech.data.sources.listing import class_names
+from nonspeech.parallel import parallel_map
+from nonspeech.report import print_summary
+
+CHUNK_CLIPS = 32
+
+
+class IngestError(RuntimeError):
+    """The listed input cannot be ingested as a whole."""
+
+
+TRUNCATED_POLICIES = ("quarantine", "warn")
+
+
+@dataclass(frozen=True)
+class DecodedClip:
+    """What decoding one listed file gave: a waveform and its origin (and a warning), or a quarantine reason."""
+
+    clip: np.ndarray | None
+    rate: int = 0
+    channels: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+    warning: str = ""
+
+
+def _decode(path: str, sample_rate: int, length: int, truncated: str) -> DecodedClip:
+    try:
+        clip, decoded = load_clip(path, sample_rate, length)
+    except AudioError as exc:
+        return DecodedClip(None, reason=str(exc))
+    if decoded.truncation and truncated == "quarantine":
+        return DecodedClip(None, reason=decoded.truncation)
+    return DecodedClip(clip, decoded.sample_rate, decoded.channels, decoded.seconds, warning=decoded.truncation)
+
+
+def relative_path(path: str, root: Path) -> str:
+    """The path relative to the dataset root (a directory, or a CSV file's directory) when it lies inside it."""
+    base = root if root.is_dir() else root.parent
+    try:
+        return str(Path(path).resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def clip_ids(relative_paths: list[str]) -> list[str]:
+    """Stable, unique, tar-safe ids made from root-relative paths."""
+    ids: list[str] = []
+    seen: set[str] = set()
+    for rel in relative_paths:
+        base = re.sub(r"[^A-Za-z0-9_-]+", "_", str(Path(rel).with_suffix(""))).strip("_")
+        cid, n = base, 1
+        while cid in seen:
+            n += 1
+            cid = f"{base}_{n}"
+        seen.add(cid)
+        ids.append(cid)
+    return ids
+
+
+def ingest(
+    clips: pd.DataFrame,
+    excluded: pd.DataFrame,
+    root: Path,
+    out_dir: Path,
+    sample_rate: int,
+    seconds: float,
+    max_quarantine_fraction: float,
+    workers: int,
+    truncated: str = "quarantine",
+) -> dict[str, object]:
+    """Decode every listed clip; write waveforms.zarr, manifest.csv, quarantine.csv and classes.json.
+    A file holding less audio than its header claims is quarantined, or kept with a warning (truncated="warn")."""
+    start = time.perf_counter()
+    if truncated not in TRUNCATED_POLICIES:
+        raise ValueError(f"ingest.truncated must be one of {', '.join(TRUNCATED_POLICIES)}, got {truncated!r}")
+    missing = [p for p in clips["path"] if not Path(p).is_file()]
+    if missing:
+        shown = "\n  ".join(missing[:10])
+        raise IngestError(f"{len(missing)} listed file(s) missing under {root}, e.g.:\n  {shown}")
+    length = int(round(sample_rate * seconds))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    waves = zarr.create_array(
+        store=out_dir / "waveforms.zarr", shape=(len(clips), length), chunks=(CHUNK_CLIPS, length),
+        dtype="float32", compressors=BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"), overwrite=True,
+        attributes={"sample_rate": sample_rate, "seconds": seconds},
+    )
+    relative = [relative_path(p, root) for p in clips["path"]]
+    kept_rows, quarantined, warned, buffer = [], [], [], []
+    decode = partial(_decode, sample_rate=sample_rate, length=length, truncated=truncated)
+    outcomes = parallel_map(decode, list(clips["path"]), workers, "ingest", total=len(clips))
+    for outcome, rel, cid, row in zip(outcomes, relative, clip_ids(relative), clips.itertuples(index=False)):
+        if outcome.clip is None:
+            quarantined.append({"path": row.path, "label": row.label, "split": row.split, "reason": outcome.reason})
+            continue
+        if outcome.warning:
+            warned.append(f"warning: {row.path}: {outcome.warning}; kept (ingest.truncated=warn)")
+        kept_rows.append({
+            "clip_id": cid, "split": row.split, "label": row.label, "group": row.group,
+            "path": rel, "orig_rate": outcome.rate,
+            "orig_channels": outcome.channels, "orig_seconds": round(outcome.seconds, 4),
+        })
+        buffer.append(outcome.clip)
+        if len(buffer) == CHUNK_CLIPS:
+            _flush(waves, buffer, len(kept_rows))
+    _flush(waves, buffer, len(kept_rows))
+    waves.resize((len(kept_rows), length))
+
+    listed = len(clips) + len(excluded)
+    report = pd.DataFrame(quarantined, columns=["path", "label", "split", "reason"])
+    loader_dropped = excluded.assign(label="", split="")[["path", "label", "split", "reason"]]
+    report = pd.concat([report, loader_dropped], ignore_index=True)
+    report.to_csv(out_dir / "quarantine.csv", index=False)
+    manifest = pd.DataFrame(kept_rows)
+    manifest.to_csv(out_dir / "manifest.csv", index=False)
+    classes = class_names(manifest) if len(manifest) else []
+    (out_dir / "classes.json").write_text(json.dumps(classes, indent=1) + "\n")
+
+    bad_fraction = len(quarantined) / max(len(clips), 1)
+    if bad_fraction > max_quarantine_fraction:
+        raise IngestError(
+            f"{len(quarantined)} of {len(clips)} clips ({bad_fraction:.1%}) could not be used, over "
+            f"ingest.max_quarantine_fraction={max_quarantine_fraction}; see {out_dir / 'quarantine.csv'}"
+        )
+    summary = {
+        "listed": listed, "kept": len(manifest), "quarantined": len(quarantined),
+        "excluded_by_loader": len(excluded), "train": int((manifest["split"] == "train").sum()),
+        "test": int((manifest["split"] == "test").sum()), "classes": len(classes),
+        "kept_truncated": len(warned),
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for line in warned:
+        print(line, file=sys.stderr)
+    if classes:
+        print_summary(f"classes ({len(classes)}: clips per split)", class_counts(manifest))
+    print_summary("ingest", {**summary, "seconds": round(time.perf_counter() - start, 1)})
+    return summary
+
+
+def class_counts(manifest: pd.DataFrame) -> dict[str, str]:
+    """'N train, M test' per class of the manifest, in class order."""
+    counts = manifest.groupby(["label", "split"]).size()
+    return {
+        label: ", ".join(f"{counts.get((label, split), 0)} {split}" for split in ("train", "test"))
+        for label in class_names(manifest)
+    }
+
+
+def _flush(waves: zarr.Array, buffer: list[np.ndarray], end: int) -> None:
+    if buffer:
+        waves[end - len(buffer):end] = np.stack(buffer)
+        buffer.clear()
+

@@ -1,0 +1,1 @@
+"""Evaluation: clip metrics, decision thresholds, the evaluate stage and timeline scoring."""

@@ -1,0 +1,1 @@
+"""Inference: the loaded model (PyTorch or ONNX), windows and timelines of recordings, events, export."""

@@ -1,0 +1,95 @@
+"""The loaded model: class names, feature parameters and decision thresholds, with the two things it does:
+classify whole files, and score overlapping windows of a recording for a timeline. `torch_model` and
+`onnx_model` load one from a checkpoint or an exported ONNX file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nonspeech.data.audio import AudioError
+from nonspeech.data.stream import head_clip, open_recording
+from nonspeech.inference.detect import Windows
+from nonspeech.inference.sliding import Framer, slide, waveform_framer
+
+BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file's class probabilities, duration in seconds and any warning about it, or why it could not be
+    classified."""
+
+    path: str
+    probabilities: np.ndarray | None = None
+    seconds: float = 0.0
+    error: str = ""
+    warning: str = ""
+
+
+def clip_samples(features: dict) -> int:
+    """Samples in one model input: features['seconds'] at features['sample_rate'], rounded as in ingest."""
+    return int(round(features["sample_rate"] * features["seconds"]))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), a
+    function giving the framer that slides it over a recording's frames, made on first use (None: windows are cut
+    from the waveform), per-class decision thresholds (absent: 0.5) and the seconds at the centre of each timeline
+    window that its probabilities describe (None: the whole window)."""
+
+    classes: list[str]
+    features: dict
+    probabilities: Callable[[np.ndarray], np.ndarray]
+    framer: Callable[[], Framer] | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+    span: float | None = None
+
+    def classify(self, paths: Iterable[Path], batch_size: int = BATCH_SIZE) -> Iterator[FileResult]:
+        """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in
+        batches. Failures are yielded as soon as they occur; classified files keep their input order."""
+        rate, length = self.features["sample_rate"], clip_samples(self.features)
+        batch: list[tuple[str, np.ndarray, float, str]] = []
+        for path in paths:
+            try:
+                clip, recording = head_clip(path, rate, length)
+            except AudioError as exc:
+                yield FileResult(str(path), error=str(exc))
+                continue
+            batch.append((str(path), clip, recording.seconds, recording.warning))
+            if len(batch) == batch_size:
+                yield from self._classified(batch)
+                batch = []
+        yield from self._classified(batch)
+
+    def _classified(self, batch: list[tuple[str, np.ndarray, float, str]]) -> list[FileResult]:
+        if not batch:
+            return []
+        probabilities = self.probabilities(np.stack([clip for _, clip, _, _ in batch]))
+        return [FileResult(path, probs, seconds, warning=warning)
+                for (path, _, seconds, warning), probs in zip(batch, probabilities)]
+
+    def timeline(self, path: Path, hop_seconds: float, batch_size: int = BATCH_SIZE) -> Windows:
+        """Probabilities of windows every hop_seconds (starts rounded to the front end's hop), streamed block by
+        block, as stretches of `span` seconds centred in them (the whole window by default); the last window is
+        zero-padded, windows of digital silence score 0 for every class. Raises AudioError for an unusable file."""
+        rate, window = self.features["sample_rate"], clip_samples(self.features)
+        recording = open_recording(path, rate)
+        framer = self.framer() if self.framer else waveform_framer(self.probabilities, window)
+        with torch.inference_mode():
+            starts, probabilities = slide(
+                recording.blocks, framer, window, hop_seconds * rate, int(self.features.get("hop_length", 1)),
+                batch_size,
+            )
+        length = self.span or self.features["seconds"]
+        offset = (self.features["seconds"] - length) / 2
+        return Windows(starts / rate + offset, probabilities, recording.seconds, length, recording.warning)

@@ -1,0 +1,46 @@
+"""The onnxruntime back end: an exported ONNX model loaded as a LoadedModel, and a module run by onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from nonspeech.inference.model import LoadedModel, ModelError
+from nonspeech.inference.onnx_graph import onnx_buffer
+
+
+def onnx_runner(module: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A module from (1, bins, frames) to (1, C, F, columns) run by onnxruntime on CPU with torch's thread count,
+    for any number of frames: about 3x faster than PyTorch for the mn04 body's depthwise convolutions."""
+    with torch.inference_mode():
+        model = onnx_buffer(module, example, ("input", "output"), {"input": {2: "frames"}, "output": {3: "columns"}})
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return lambda x: torch.from_numpy(session.run(None, {"input": np.ascontiguousarray(x.numpy())})[0])
+
+
+def onnx_model(path: Path) -> LoadedModel:
+    """An exported ONNX model run with onnxruntime on CPU, its classes and features read from the metadata."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"ONNX model {path} not found")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail, InvalidProtobuf, NoSuchFile, ...
+        raise ModelError(f"{path}: not a usable ONNX model ({str(exc).strip()})") from exc
+    props = session.get_modelmeta().custom_metadata_map
+    try:
+        classes, features = json.loads(props["classes"]), json.loads(props["features"])
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"{path}: no nonspeech metadata (classes, features); export it with `nonspeech export`") from exc
+
+    def probabilities(waveforms: np.ndarray) -> np.ndarray:
+        return session.run(None, {"waveform": np.ascontiguousarray(waveforms, dtype=np.float32)})[0]
+
+    return LoadedModel(classes, features, probabilities)

@@ -1,0 +1,176 @@
+"""The PyTorch back end of the loaded model: a checkpoint read, checked and run with its training-time
+preprocessing; timelines share the network's convolutional body between overlapping windows."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nonspeech.features.frontends import input_bins
+from nonspeech.inference.model import LoadedModel, ModelError, clip_samples
+from nonspeech.inference.preprocessing import preprocessing
+from nonspeech.inference.sliding import Framer, centre_classifier, exact_framer, shared_framer
+from nonspeech.labels import negative_index
+from nonspeech.models.checkpoint import load_checkpoint, model_from_checkpoint, output_of
+from nonspeech.models.efficientat import localise_gates
+from nonspeech.models.fused import for_inference
+from nonspeech.models.outputs import class_probabilities
+
+REQUIRED_FEATURES = ("sample_rate", "seconds", "n_mels")
+TIMELINE_SPAN = 0.5  # timelines score the centre half of each window: finer event edges, better on real scenes
+NO_ONNXRUNTIME = ("onnxruntime is not installed (pip install 'nonspeech[export]'): timelines run the network body "
+                  "in PyTorch, about 3x slower")
+
+
+def onnxruntime_installed() -> bool:
+    """Whether onnxruntime can be imported (the optional `export` extra), without importing it."""
+    return find_spec("onnxruntime") is not None
+def check_checkpoint(checkpoint: dict, path: Path) -> None:
+    """Raise ModelError unless the feature and normalisation parameters are complete and agree."""
+    features = checkpoint.get("features", {})
+    missing = [key for key in REQUIRED_FEATURES if key not in features]
+    if missing:
+        raise ModelError(f"{path}: checkpoint lacks feature parameters {', '.join(missing)}")
+    if "embedding" in features and "embedder_state" not in checkpoint:
+        raise ModelError(f"{path}: trained on clip embeddings but holds no embedding body (embedder_state)")
+    bins = input_bins(features)
+    for key in ("mean", "std"):
+        size = np.size(checkpoint.get("normalization", {}).get(key, []))
+        if size not in (1, bins):
+            raise ModelError(
+                f"{path}: normalization {key} has {size} values but the features have {bins} bins "
+                "(a checkpoint from a different feature configuration)"
+            )
+
+
+def check_same_features(model: LoadedModel, source: str, checkpoint: dict, checkpoint_path: Path) -> None:
+    """Raise ModelError when a model's feature parameters or classes differ from a checkpoint's."""
+    keys = sorted(set(model.features) | set(checkpoint["features"]))
+    diffs = [
+        f"{key} {model.features.get(key)!r} vs {checkpoint['features'].get(key)!r}"
+        for key in keys if model.features.get(key) != checkpoint["features"].get(key)
+    ]
+    if model.classes != list(checkpoint["classes"]):
+        diffs.append(f"classes {model.classes} vs {list(checkpoint['classes'])}")
+    if diffs:
+        raise ModelError(
+            f"{source} has a different feature configuration than checkpoint {checkpoint_path}: {'; '.join(diffs)}"
+        )
+
+
+def read_checkpoint(path: Path) -> dict:
+    """Load and check a checkpoint; FileNotFoundError when absent, ModelError when unusable."""
+    try:
+        checkpoint = load_checkpoint(path)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # torch.load raises UnpicklingError, RuntimeError, EOFError, ...
+        raise ModelError(f"{path}: not a usable checkpoint ({exc})") from exc
+    check_checkpoint(checkpoint, path)
+    return checkpoint
+
+
+def inference_network(checkpoint: dict) -> nn.Module:
+    """The checkpoint's network for CPU inference: BatchNorm folded into the convolutions, channels_last."""
+    return for_inference(model_from_checkpoint(checkpoint))
+
+
+class FeatureMap(nn.Module):
+    """A network's convolutional body as a module: its `feature_map`, (B, bins, frames) to (B, C, F, columns)."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.feature_map(x)
+
+
+def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.Module, Callable]:
+    """The network split for sharing between windows: (body, head), front-end frames (B, bins, frames) to the
+    body's feature map (B, C, F, columns), and that map's mean over frequency and a window's columns (B, C) to
+    logits; for embedding-trained models the body is the frozen embedding body, the head everything after it."""
+    first = after_frontend[0]
+    if hasattr(first, "feature_map"):  # AudioSetEmbedder
+        rest = after_frontend[1:]
+        return FeatureMap(first), lambda pooled: network(rest(first.from_pooled(pooled)))
+    return nn.Sequential(*after_frontend, FeatureMap(network)), network.from_pooled
+
+
+def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The body run by onnxruntime when it is installed and bf16 is off, else by PyTorch (see NO_ONNXRUNTIME)."""
+    if bf16 or not onnxruntime_installed():
+        return body
+    from nonspeech.inference.onnx_model import onnx_runner  # onnxruntime is the optional `export` extra
+
+    return onnx_runner(body, example)
+
+
+def timeline_span(checkpoint: dict, span: float | None) -> float:
+    """The span timelines use: `span` seconds when given, else TIMELINE_SPAN of the checkpoint's window."""
+    return span if span is not None else TIMELINE_SPAN * checkpoint["features"]["seconds"]
+
+
+def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span: float | None = None) -> LoadedModel:
+    """The checkpoint's preprocessing and network run by PyTorch; with bf16, the network under bfloat16 autocast
+    (several times faster on CPUs with bf16 matrix units; probabilities move by up to about 0.02). Timelines share
+    the network's body between overlapping windows (sliding.shared_framer; squeeze-excitation over the window
+    centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
+    network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
+    feature map's centre `span` seconds only, and describe those."""
+    features = dict(checkpoint["features"])
+    if span is not None and not 0 < span <= features["seconds"]:
+        raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
+    centre = (span or features["seconds"]) / features["seconds"]  # the fraction of each window its scores describe
+    stages = for_inference(preprocessing(checkpoint))
+    frontend, after_frontend = stages[0], stages[1:]
+    network = inference_network(checkpoint)
+    output, negative = output_of(checkpoint), negative_index(list(checkpoint["classes"]))
+
+    def run(module: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return module(inputs).float()
+
+    def probabilities_of(head: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> np.ndarray:
+        return class_probabilities(run(head, inputs), output, negative).numpy()
+
+    def classify(features: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return probabilities_of(network, after_frontend(features))
+
+    def probabilities(waveforms: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return classify(frontend(torch.from_numpy(waveforms)))
+
+    @functools.cache
+    def framer() -> Framer:
+        if exact and centre == 1.0:
+            return exact_framer(frontend, classify, window)
+        body, head = shared_parts(*copy.deepcopy([after_frontend, network]))
+        body.requires_grad_(False)
+
+        def head_probabilities(pooled: torch.Tensor) -> np.ndarray:
+            return probabilities_of(head, pooled)
+
+        with torch.inference_mode():
+            example = frontend(torch.zeros(1, window))
+        if exact:
+            bins, width = example.shape[1:]
+            alone = centre_classifier(lambda x: run(body, x), head_probabilities, bins, width, centre)
+            return exact_framer(frontend, alone, window)
+        with torch.inference_mode():
+            localise_gates(body, lambda: body(example))
+        run_body = body_runner(body, example, bf16)
+        return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, centre)
+
+    window = clip_samples(features)
+    thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
+    return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span)
+
