@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from nonspeech.data.audio import decode_mono
-from nonspeech.evaluation.timeline import SEGMENT_SECONDS, Scores, read_reference, score_timeline, segment_activity
+from nonspeech.evaluation.timeline import SEGMENT_SECONDS, Scores, score_timeline, segment_activity
+from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.events import POOLS, Event
 from nonspeech.inference.detect import Windows, cell_scores, class_thresholds, detect
 from nonspeech.inference.torch_model import read_checkpoint, timeline_span, torch_model

@@ -1,5 +1,5 @@
-"""The `nonspeech` command: `predict` classifies recordings, `export` writes a portable model, `evaluate-timeline`
-scores a timeline against reference events, `plots-template` writes an offline page template for `dvc plots show`."""
+"""The `nonspeech` command: parse the arguments, call the library, and turn what the user must fix into one line
+on stderr (exit 1 for unusable inputs, 2 for bad options or destinations, 130 on Ctrl-C; quiet on a closed pipe)."""
 
 from __future__ import annotations
 
@@ -7,179 +7,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
-from importlib.metadata import version
 from pathlib import Path
 
-from nonspeech.events import POOLS
-
-DEFAULT_MODEL = Path("data/models/final/model.pt")
-EXPORT_OUT = {"onnx": Path("model.onnx"), "torchscript": Path("model.torchscript.pt")}
-PLOTS_TEMPLATE = Path("dvc_plots/offline_template.html")
-DEFAULT_HOP = 0.25
-BF16_TOLERANCE = 0.02  # max |p_bf16 - p_float32| of the demo model on 237 real and 215 demo clips was 0.018
-
-
-def positive(kind: type) -> Callable[[str], int | float]:
-    """An argparse type accepting values of `kind` above zero."""
-
-    def parse(text: str) -> int | float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def probability(text: str) -> float:
-    """An argparse type accepting a float in [0, 1]."""
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of both subcommands."""
-    parser = argparse.ArgumentParser(prog="nonspeech", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version('nonspeech')}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    predict = commands.add_parser(
-        "predict", help="classify audio files or folders",
-        description="Classify audio files (any rate, channels, length, soundfile format) with the training-time "
-        "preprocessing stored in the checkpoint: each file by its first `seconds` (zero-padded when shorter), or, "
-        "with --window, by overlapping windows of that length. Folders are searched recursively. Per file: the top "
-        "--top-k classes with their probabilities, and `detected`, the classes whose probability reaches their "
-        "threshold (most probable first; `none` when no class does; the background class `other` never).",
-        epilog="Each file that cannot be used gets one `error: PATH: reason` line on stderr (and, in JSON and CSV output, "
-        "a record with its error) and the rest are still classified; the exit status is 1 only when nothing could be "
-        "classified. A file holding less audio than its header claims is classified with a `warning:` line.",
-    )
-    predict.set_defaults(parser=predict)  # for usage errors about option combinations
-    predict.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
-    predict.add_argument(
-        "--model", type=Path, metavar="FILE",
-        help=f"checkpoint (default {DEFAULT_MODEL}); with --onnx, only given to check the ONNX model agrees with it",
-    )
-    predict.add_argument("--onnx", type=Path, metavar="FILE", help="run this exported ONNX model with onnxruntime")
-    predict.add_argument(
-        "--bf16", action="store_true",
-        help="run the network in bfloat16: faster on CPUs with bf16 units (AMX); probabilities move by up to about "
-        f"{BF16_TOLERANCE} from float32 (at most 0.018 over 452 demo and real clips, top class unchanged for 99.6%%)",
-    )
-    predict.add_argument(
-        "--threads", type=positive(int), metavar="N",
-        help="CPU threads for the PyTorch and onnxruntime network (default: one per core); on a machine busy with "
-        "other work, 1 is several times faster (no thread waits for another that is descheduled)",
-    )
-    predict.add_argument(
-        "--top-k", type=positive(int), metavar="K", help="classes shown per file (default 1; not with --window)",
-    )
-    predict.add_argument(
-        "--format", choices=("table", "json", "csv", "audacity"), default="table",
-        help="output format; audacity (with --window): a label track, `start<TAB>end<TAB>class` lines, one per event",
-    )
-    predict.add_argument(
-        "--out", type=Path, metavar="FILE",
-        help="write the output here instead of stdout, never over an input file (audacity with several recordings: "
-        "FILE_<recording>.txt each)",
-    )
-    predict.add_argument(
-        "--window", action="store_true",
-        help="print a timeline of events (start, end, class, max and mean score): windows every --hop seconds, each "
-        "scoring the --span seconds at its centre; each stretch between those edges scored by the mean probability of "
-        "the spans covering it, events where a class reaches its threshold",
-    )
-    predict.add_argument(
-        "--exact", action="store_true",
-        help="with --window, run each window alone through the whole network, so that its probabilities depend on its "
-        "own audio only (several times slower; by default overlapping windows share the network's convolutional body)",
-    )
-    predict.add_argument(
-        "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP})",
-    )
-    predict.add_argument(
-        "--span", type=positive(float), metavar="SECONDS",
-        help="with --window, score each window from the centre SECONDS of the network's feature map only, as the "
-        "probabilities of that stretch: finer event edges (default: half the model's window; an ONNX model scores "
-        "whole windows)",
-    )
-    predict.add_argument(
-        "--threshold", type=probability, metavar="P",
-        help="a class is detected in a file, or an event starts, where its probability is >= P, for every class "
-        "(default: the checkpoint's calibrated per-class thresholds, 0.5 for classes it has none for)",
-    )
-    predict.add_argument(
-        "--hysteresis", type=probability, default=0.1, metavar="F",
-        help="an event continues while the score stays >= (1 - F) x threshold (default 0.1)",
-    )
-    predict.add_argument(
-        "--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop events shorter than this (default 0)",
-    )
-    predict.add_argument("--pool", choices=POOLS, default="mean", help="how covering windows score a stretch (default mean)")
-    predict.add_argument(
-        "--plot", type=Path, metavar="FILE",
-        help="with --window, a PNG of class scores over time with events shaded (several recordings: FILE_<recording>.png)",
-    )
-    export = commands.add_parser(
-        "export", help="write the model as ONNX or TorchScript",
-        description="Write the checkpoint as one model from waveforms (batch, round(seconds * sample_rate)) at the "
-        "checkpoint's sample rate to class probabilities (softmax, or sigmoids, as the checkpoint was trained), "
-        "log-mel front end inside; class names and feature parameters go into the metadata.",
-    )
-    export.add_argument(
-        "--model", type=Path, default=DEFAULT_MODEL, metavar="FILE", help=f"checkpoint (default {DEFAULT_MODEL})",
-    )
-    export.add_argument("--out", type=Path, metavar="FILE", help="output file (default model.onnx or model.torchscript.pt)")
-    export.add_argument("--format", choices=tuple(EXPORT_OUT), default="onnx", help="model format (default onnx)")
-    evaluate = commands.add_parser(
-        "evaluate-timeline", help="score a timeline against reference events",
-        description="Score the JSON timeline of `nonspeech predict --window --format json` against reference events "
-        "(a CSV with columns scene, onset, offset, label; recordings matched by file name; label `other` marks "
-        "non-target sounds): 1 s segment precision, recall and F1 per class, macro-F1, and false-alarm seconds "
-        "(the system reports a target class, the reference has none) per minute.",
-    )
-    evaluate.add_argument("timeline", type=Path, metavar="TIMELINE", help="JSON output of predict --window")
-    evaluate.add_argument("--events", type=Path, required=True, metavar="CSV", help="reference events")
-    evaluate.add_argument("--format", choices=("table", "json"), default="table", help="output format")
-    plots = commands.add_parser(
-        "plots-template", help="write an offline HTML template for `dvc plots show`",
-        description="Write an HTML page template with the Vega, Vega-Lite and Vega-Embed libraries inlined, so that "
-        "`dvc plots show --html-template FILE` draws its plots with no network.",
-    )
-    plots.add_argument(
-        "--out", type=Path, default=PLOTS_TEMPLATE, metavar="FILE", help=f"output file (default {PLOTS_TEMPLATE})",
-    )
-    return parser
-
-
-def check_predict_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Exit with a usage error for options that do not go together."""
-    if args.window and args.top_k is not None:
-        parser.error("--top-k applies to whole files; --window prints every class reaching --threshold instead")
-    if not args.window and args.hop is not None:
-        parser.error("--hop only applies with --window")
-    if not args.window and args.exact:
-        parser.error("--exact only applies with --window")
-    if not args.window and args.span is not None:
-        parser.error("--span only applies with --window")
-    if args.onnx is not None and args.span is not None:
-        parser.error("--span needs the checkpoint's network (--model), not an ONNX model")
-    if not args.window and (args.format == "audacity" or args.plot is not None):
-        parser.error("--format audacity and --plot need --window")
+from nonspeech.arguments import DEFAULT_HOP, DEFAULT_MODEL, EXPORT_OUT, build_parser, check_predict_args
+from nonspeech.errors import InputError, ModelError, OptionError, OutputError
 
 
 def report(kind: str, path: str, message: str) -> None:
     """One `error:`, `warning:` or `note:` line on stderr naming the input and the message."""
     print(f"{kind}: {path}: {message}", file=sys.stderr)
-
-
-def check_out(out: Path | None, files: list[Path]) -> None:
-    """FileExistsError when --out is one of the input audio files."""
-    if out is not None and out.exists() and any(os.path.samefile(out, path) for path in files):
-        raise FileExistsError(f"--out {out} is one of the input audio files; refusing to overwrite it")
 
 
 def write(out: Path | None, text: str) -> None:
@@ -191,29 +27,44 @@ def write(out: Path | None, text: str) -> None:
         out.write_text(text)
 
 
+def checked_hop(args: argparse.Namespace, features: dict, span: float | None) -> float:
+    """--hop (default 0.25 s), refused when longer than what each window scores: audio between would go unscored."""
+    hop, scored = args.hop or DEFAULT_HOP, span or features["seconds"]
+    if hop > scored:
+        raise OptionError(f"--hop {hop:g} s is longer than the {scored:g} s each window scores, so the audio between "
+                          f"windows would never be scored; use --hop {scored:g} or less")
+    return hop
+
+
 def run_predict(args: argparse.Namespace) -> int:
     """Classify; 0 when at least one file was classified."""
     from nonspeech.data.files import find_audio
     from nonspeech.inference import records
+    from nonspeech.inference.destinations import per_recording, plan_predict
     from nonspeech.inference.load import load_model
     from nonspeech.inference.torch_model import NO_ONNXRUNTIME, onnxruntime_installed
 
     files, unusable = find_audio(args.paths)
-    check_out(args.out, files)
+    per_file_out = args.format == "audacity" and len(files) > 1
+    if per_file_out and args.out is None:
+        raise OptionError("--format audacity writes one label track per recording: with several, give --out")
+    names = plan_predict(args.out, args.plot, files, per_file_out)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     model = load_model(args.model or DEFAULT_MODEL, args.onnx, args.model is not None, args.bf16, args.exact,
                        args.window, args.span)
-    if args.format == "audacity" and len(files) > 1 and args.out is None:
-        args.parser.error("--format audacity writes one label track per recording: with several, give --out")
-    if args.window and args.onnx is None and not args.bf16 and not onnxruntime_installed():
-        print(f"note: {NO_ONNXRUNTIME}", file=sys.stderr)
+    if args.onnx is not None and not model.thresholds and args.threshold is None:
+        report("note", str(args.onnx), "carries no calibrated thresholds (exported before they were stored, or from "
+               "a checkpoint without them): detecting at 0.5; export it again or give --threshold")
     if args.window:
+        hop = checked_hop(args, model.features, model.span)
+        if args.onnx is None and not args.bf16 and not onnxruntime_installed():
+            print(f"note: {NO_ONNXRUNTIME}", file=sys.stderr)
         columns = list(records.WINDOW_COLUMNS)
-        classified = records.timeline_results(model, files, args.hop or DEFAULT_HOP, args.threshold, args.hysteresis,
-                                              args.min_duration, args.pool, args.plot, report)
+        classified = records.timeline_results(model, files, hop, args.threshold, args.hysteresis, args.min_duration,
+                                              args.pool, args.plot, names, report)
     else:
         k, n = args.top_k or 1, len(model.classes)
         if k > n:
@@ -225,10 +76,11 @@ def run_predict(args: argparse.Namespace) -> int:
     if all(record["error"] for _, record in results):
         print("error: nothing could be classified", file=sys.stderr)
         return 1
-    if args.format == "audacity" and len(files) > 1:
+    if per_file_out:
         for rows, record in results:
             if not record["error"]:
-                write(records.per_recording(args.out, record["file"], True), records.render(args.format, columns, rows, [record]))
+                text = records.render(args.format, columns, rows, [record])
+                write(per_recording(args.out, names[Path(record["file"])]), text)
     else:
         rows = [row for rows, _ in results for row in rows]
         write(args.out, records.render(args.format, columns, rows, [record for _, record in results]))
@@ -237,29 +89,37 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_evaluate_timeline(args: argparse.Namespace) -> int:
     """Print segment scores of a predict --window JSON timeline against reference events."""
-    from nonspeech.evaluation.timeline import read_reference, read_timeline, score_timeline  # pandas only here
+    from nonspeech.evaluation.timeline import score_timeline  # pandas only here
+    from nonspeech.evaluation.timeline_inputs import read_reference, read_timeline
     from nonspeech.inference.records import render
 
-    system, durations = read_timeline(args.timeline)
-    scores = score_timeline(read_reference(args.events), system, durations)
+    system, durations, classes = read_timeline(args.timeline)
+    reference = read_reference(args.events, classes, set(durations))
+    scores = score_timeline(reference, system, durations)
+    unreferenced = sorted(set(durations) - set(reference))
     if args.format == "json":
         print(json.dumps({"per_class": scores.per_class, "macro_f1": scores.macro_f1,
-                          "false_alarms_per_minute": scores.false_alarms_per_minute, "minutes": scores.minutes}, indent=2))
+                          "false_alarms_per_minute": scores.false_alarms_per_minute, "minutes": scores.minutes,
+                          "recordings": len(durations), "recordings_without_reference_events": unreferenced},
+                         indent=2))
         return 0
     columns = ["class", "precision", "recall", "f1", "reference_segments", "system_segments"]
-    rows = [[label, *(values[c] for c in columns[1:]), ""] for label, values in scores.per_class.items()]
+    rows = [[label, *(values[c] for c in columns[1:]), "", ""] for label, values in scores.per_class.items()]
     sys.stdout.write(render("table", columns, rows, []))
     print(f"macro-F1 {scores.macro_f1:.3f} (1 s segments); false alarms {scores.false_alarms_per_minute:.2f} s per "
-          f"minute over {scores.minutes:.1f} min of {len(durations)} recordings")
+          f"minute over {scores.minutes:.1f} min of {len(durations)} recordings, {len(unreferenced)} of them without "
+          "reference events" + (f" ({', '.join(unreferenced)})" if unreferenced else ""))
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the exported model and say where."""
+    from nonspeech.inference.destinations import check_export
     from nonspeech.inference.export import export_onnx, export_torchscript  # the optional `export` extra
     from nonspeech.inference.load import checkpoint_at
 
     out = args.out or EXPORT_OUT[args.format]
+    check_export(out, args.model)
     {"onnx": export_onnx, "torchscript": export_torchscript}[args.format](checkpoint_at(args.model), out)
     print(f"wrote {out} ({args.format}): waveforms in, class probabilities out")
     return 0
@@ -268,7 +128,9 @@ def run_export(args: argparse.Namespace) -> int:
 def run_plots_template(args: argparse.Namespace) -> int:
     """Write the offline template and say how to use it."""
     from nonspeech.evaluation.plots_template import write_template
+    from nonspeech.inference.destinations import check_writable
 
+    check_writable(args.out, "--out")
     write_template(args.out)
     print(f"wrote {args.out}; draw the plots offline with: dvc plots show --html-template {args.out}")
     return 0
@@ -278,22 +140,25 @@ COMMANDS = {
     "predict": run_predict, "export": run_export, "evaluate-timeline": run_evaluate_timeline,
     "plots-template": run_plots_template,
 }
-
-
-def user_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that are the user's to fix: shown as one `error:` line (imported only once one is raised)."""
-    from nonspeech.inference.model import ModelError
-
-    return FileNotFoundError, FileExistsError, ModelError
+EXIT_CODES = {OptionError: 2, OutputError: 2, FileNotFoundError: 1, FileExistsError: 1, ModelError: 1, InputError: 1}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `nonspeech` console script."""
     args = build_parser().parse_args(argv)
-    if args.command == "predict":
-        check_predict_args(args.parser, args)
     try:
-        return COMMANDS[args.command](args)
-    except user_errors() as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        if args.command == "predict":
+            check_predict_args(args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+        return code
+    except tuple(EXIT_CODES) as exc:
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return next(code for kind, code in EXIT_CODES.items() if isinstance(exc, kind))
+    except BrokenPipeError:  # e.g. `nonspeech predict ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

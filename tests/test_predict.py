@@ -24,7 +24,7 @@ import yaml
 import zarr
 from test_precompute import write_cut_short
 
-from nonspeech.cli import BF16_TOLERANCE
+from nonspeech.arguments import BF16_TOLERANCE
 from nonspeech.data.audio import decode_mono, fix_length, resample
 from nonspeech.features.normalize import Normalize
 from nonspeech.inference.model import LoadedModel, clip_samples
@@ -139,7 +139,7 @@ def test_csv_top_k_goes_to_the_out_file(trained_model: Path, test_audio: Path, t
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     header, *rows = list(csv.reader(out.open()))
-    assert header == ["file", "class", "probability", "class_2", "probability_2", "detected", "error"]
+    assert header == ["file", "class", "probability", "class_2", "probability_2", "detected", "notes", "error"]
     assert len(rows) == len(list(test_audio.glob("cough/*.wav"))) + len(list(test_audio.glob("yawn/*.wav")))
     assert all(float(r[2]) >= float(r[4]) and r[1] != r[3] for r in rows)
 
@@ -345,12 +345,12 @@ def test_audacity_labels_and_plots_one_file_per_recording(
     assert one.returncode == 0, one.stderr
     assert one.stdout == (tmp_path / f"labels_{path.stem}.txt").read_text()
     several = nonspeech(*common, "--format", "audacity")
-    assert several.returncode == 2  # usage errors, as for the other option combinations
-    assert error_lines(several)[-1] == (
-        "nonspeech predict: error: --format audacity writes one label track per recording: with several, give --out")
+    assert several.returncode == 2  # option errors, as for the other option combinations
+    assert error_lines(several) == [
+        "error: --format audacity writes one label track per recording: with several, give --out"]
     no_window = nonspeech("predict", path, "--model", trained_model, "--plot", tmp_path / "p.png")
     assert no_window.returncode == 2
-    assert error_lines(no_window)[-1] == "nonspeech predict: error: --format audacity and --plot need --window"
+    assert error_lines(no_window)[-1] == "error: --format audacity and --plot need --window"
 
 
 def peak_rss_mb(*args: object) -> tuple[float, subprocess.CompletedProcess]:
@@ -422,7 +422,7 @@ def test_json_and_window_outputs_list_every_input_with_its_error(trained_model: 
         ("missing.wav", "no such file or folder"), ("zero.wav", "empty: 0-byte file"), *((g.name, None) for g in good)]
     table = nonspeech("predict", *inputs, "--model", trained_model, "--window", "--format", "csv", "--threshold", "0")
     header, *rows = list(csv.reader(table.stdout.splitlines()))
-    assert header == [*WINDOW_COLUMNS, "error"]
+    assert header == [*WINDOW_COLUMNS, "notes", "error"]
     assert [row[-1] for row in rows[:2]] == ["no such file or folder", "empty: 0-byte file"]
     assert {Path(row[0]) for row in rows[2:]} == set(good) and not any(row[-1] for row in rows[2:])
 
@@ -433,8 +433,8 @@ def test_out_never_overwrites_an_input_audio_file(trained_model: Path, test_audi
     before = clip.read_bytes()
     for target, inputs in ((clip, [clip]), (tmp_path / "." / "clip.wav", [tmp_path])):
         result = nonspeech("predict", *inputs, "--model", trained_model, "--out", target)
-        assert result.returncode == 1
-        assert error_lines(result) == [f"error: --out {target} is one of the input audio files; refusing to overwrite it"]
+        assert result.returncode == 2
+        assert error_lines(result) == [f"error: --out {target} is one of the input recordings; refusing to overwrite it"]
     assert clip.read_bytes() == before
 
 
@@ -447,7 +447,7 @@ def test_options_that_do_not_apply_are_errors_or_notes(trained_model: Path, test
                            (["--window", "--span", "1", "--onnx", "model.onnx"], "--span needs the checkpoint's network")):
         result = nonspeech("predict", clip, "--model", trained_model, *extra)
         assert result.returncode == 2 and result.stdout == ""
-        assert error_lines(result)[-1].startswith(f"nonspeech predict: error: {message}")
+        assert error_lines(result)[0].startswith(f"error: {message}") and len(error_lines(result)) == 1
     classes = load_checkpoint(trained_model)["classes"]
     result = nonspeech("predict", clip, "--model", trained_model, "--top-k", "99", "--format", "json")
     assert result.returncode == 0

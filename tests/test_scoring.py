@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nonspeech.evaluation.timeline import false_alarm_seconds, read_reference, score_timeline, segment_activity
+from nonspeech.evaluation.timeline import false_alarm_seconds, score_timeline, segment_activity
+from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.events import Event
 
 CLI = Path(sys.executable).with_name("nonspeech")
@@ -57,13 +58,16 @@ def test_scores_per_class_macro_and_false_alarms_per_minute(tmp_path: Path) -> N
     assert scores.false_alarms_per_minute == pytest.approx(2.9)  # over 1 minute
 
 
+CLASSES = ["cough", "laugh", "sneeze", "other"]
+
+
 def test_evaluate_timeline_cli_reads_the_json_of_predict(tmp_path: Path) -> None:
     (tmp_path / "events.csv").write_text(REFERENCE)
     timeline = [
-        {"file": "/recordings/a.wav", "seconds": 30.0, "segments": [
+        {"file": "/recordings/a.wav", "seconds": 30.0, "classes": CLASSES, "segments": [
             {"start": 1.0, "end": 3.0, "class": "cough", "max_probability": 0.9, "mean_probability": 0.8},
             {"start": 7.0, "end": 8.0, "class": "laugh", "max_probability": 0.9, "mean_probability": 0.8}]},
-        {"file": "b.wav", "seconds": 30.0, "segments": [
+        {"file": "b.wav", "seconds": 30.0, "classes": CLASSES, "segments": [
             {"start": 0.0, "end": 2.0, "class": "laugh", "max_probability": 0.9, "mean_probability": 0.8}]},
     ]
     (tmp_path / "timeline.json").write_text(json.dumps(timeline))

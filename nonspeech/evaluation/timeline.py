@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from nonspeech.events import Event
 from nonspeech.labels import NEGATIVE
 
 SEGMENT_SECONDS = 1.0
-REFERENCE_COLUMNS = ("scene", "onset", "offset", "label")
-
-
 
 @dataclass(frozen=True)
 class Scores:
@@ -31,18 +25,6 @@ class Scores:
     @property
     def false_alarms_per_minute(self) -> float:
         return self.false_alarm_seconds / self.minutes
-
-
-def read_reference(path: Path) -> dict[str, list[Event]]:
-    """Events by scene (file name) from a CSV with columns scene, onset, offset, label."""
-    table = pd.read_csv(path)
-    missing = [c for c in REFERENCE_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: lacks columns {', '.join(missing)} (needs {', '.join(REFERENCE_COLUMNS)})")
-    events: dict[str, list[Event]] = {}
-    for row in table.itertuples(index=False):
-        events.setdefault(str(row.scene), []).append(Event(float(row.onset), float(row.offset), str(row.label)))
-    return events
 
 
 def segment_activity(events: Iterable[Event], classes: list[str], seconds: float) -> np.ndarray:
@@ -96,10 +78,3 @@ def score_timeline(
         }
     macro = float(np.mean([c["f1"] for c in per_class.values()])) if per_class else math.nan
     return Scores(per_class, macro, false_alarms, sum(durations.values()) / 60.0)
-
-
-def read_timeline(path: Path) -> tuple[dict[str, list[Event]], dict[str, float]]:
-    """The events and durations by file name of the recordings in a `predict --window --format json` timeline."""
-    records = [r for r in json.loads(Path(path).read_text()) if not r.get("error")]
-    events = {Path(r["file"]).name: [Event(s["start"], s["end"], s["class"]) for s in r["segments"]] for r in records}
-    return events, {Path(r["file"]).name: r["seconds"] for r in records}

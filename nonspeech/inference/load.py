@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nonspeech.errors import ModelError
 from nonspeech.inference.model import LoadedModel
-from nonspeech.inference.torch_model import check_same_features, read_checkpoint, timeline_span, torch_model
+from nonspeech.inference.torch_model import (
+    check_same_features,
+    onnxruntime_installed,
+    read_checkpoint,
+    timeline_span,
+    torch_model,
+)
 
 
 def checkpoint_at(path: Path) -> dict:
@@ -26,6 +33,8 @@ def load_model(
     if onnx is None:
         weights = checkpoint_at(checkpoint)
         return torch_model(weights, bf16, exact, timeline_span(weights, span) if timeline else None)
+    if not onnxruntime_installed():
+        raise ModelError(f"--onnx {onnx}: running ONNX models needs onnxruntime (pip install 'nonspeech[export]')")
     from nonspeech.inference.onnx_model import onnx_model  # onnxruntime is the optional `export` extra
 
     try:

@@ -19,10 +19,6 @@ from nonspeech.inference.sliding import Framer, slide, waveform_framer
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
 
 
-class ModelError(ValueError):
-    """A model file that cannot be used; the message names the file and the reason."""
-
-
 @dataclass(frozen=True)
 class FileResult:
     """One file's class probabilities, duration in seconds and any warning about it, or why it could not be

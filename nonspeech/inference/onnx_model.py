@@ -11,7 +11,8 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from nonspeech.inference.model import LoadedModel, ModelError
+from nonspeech.errors import ModelError
+from nonspeech.inference.model import LoadedModel
 from nonspeech.inference.onnx_graph import onnx_buffer
 
 
@@ -37,10 +38,11 @@ def onnx_model(path: Path) -> LoadedModel:
     props = session.get_modelmeta().custom_metadata_map
     try:
         classes, features = json.loads(props["classes"]), json.loads(props["features"])
+        thresholds = {str(k): float(v) for k, v in json.loads(props.get("thresholds", "{}")).items()}
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: no nonspeech metadata (classes, features); export it with `nonspeech export`") from exc
 
     def probabilities(waveforms: np.ndarray) -> np.ndarray:
         return session.run(None, {"waveform": np.ascontiguousarray(waveforms, dtype=np.float32)})[0]
 
-    return LoadedModel(classes, features, probabilities)
+    return LoadedModel(classes, features, probabilities, thresholds=thresholds)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import functools
+import pickle
+import zipfile
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
@@ -13,8 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from nonspeech.errors import ModelError
 from nonspeech.features.frontends import input_bins
-from nonspeech.inference.model import LoadedModel, ModelError, clip_samples
+from nonspeech.inference.model import LoadedModel, clip_samples
 from nonspeech.inference.preprocessing import preprocessing
 from nonspeech.inference.sliding import Framer, centre_classifier, exact_framer, shared_framer
 from nonspeech.labels import negative_index
@@ -65,14 +68,26 @@ def check_same_features(model: LoadedModel, source: str, checkpoint: dict, check
         )
 
 
+def unreadable_reason(path: Path, exc: Exception) -> str:
+    """Why a checkpoint could not be read, in words of its own: never torch's advice to load it unsafely."""
+    text = str(exc).strip()
+    if Path(path).stat().st_size == 0:
+        return "empty file (0 bytes)"
+    if not zipfile.is_zipfile(path):
+        return "not a PyTorch checkpoint (torch.save writes a zip archive; this file is not one)"
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in text.lower() or "weights only" in text.lower():
+        return "holds Python objects beyond tensors and plain values, which nonspeech never loads"
+    return f"damaged or not a nonspeech checkpoint ({text.splitlines()[0] if text else type(exc).__name__})"
+
+
 def read_checkpoint(path: Path) -> dict:
     """Load and check a checkpoint; FileNotFoundError when absent, ModelError when unusable."""
     try:
         checkpoint = load_checkpoint(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, ModelError):
         raise
     except Exception as exc:  # torch.load raises UnpicklingError, RuntimeError, EOFError, ...
-        raise ModelError(f"{path}: not a usable checkpoint ({exc})") from exc
+        raise ModelError(f"{path}: not a usable checkpoint: {unreadable_reason(path, exc)}") from exc
     check_checkpoint(checkpoint, path)
     return checkpoint
 
