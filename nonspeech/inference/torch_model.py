@@ -84,8 +84,10 @@ def read_checkpoint(path: Path) -> dict:
     """Load and check a checkpoint; FileNotFoundError when absent, ModelError when unusable."""
     try:
         checkpoint = load_checkpoint(path)
-    except (FileNotFoundError, ModelError):
+    except FileNotFoundError:
         raise
+    except ValueError as exc:  # a readable file of another format
+        raise ModelError(str(exc)) from exc
     except Exception as exc:  # torch.load raises UnpicklingError, RuntimeError, EOFError, ...
         raise ModelError(f"{path}: not a usable checkpoint: {unreadable_reason(path, exc)}") from exc
     check_checkpoint(checkpoint, path)

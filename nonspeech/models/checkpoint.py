@@ -8,7 +8,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nonspeech.errors import ModelError
 from nonspeech.labels import negative_index
 from nonspeech.models.outputs import network_outputs
 from nonspeech.models.registry import build_model
@@ -42,9 +41,8 @@ def load_checkpoint(path: Path) -> dict:
     if not Path(path).is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
-        raise ModelError(f"{path}: not a nonspeech model checkpoint (format {found!r}, expected {FORMAT})")
+    if checkpoint.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a nonspeech model checkpoint (format {checkpoint.get('format')!r})")
     return checkpoint
 
 
