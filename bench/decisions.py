@@ -1,0 +1,112 @@
+"""Clip decisions of trained checkpoints on real test clips, threshold-free and at the shipped thresholds: per class
+the detection recall and precision at the checkpoint's thresholds, average precision, and the recall where 5% of
+the test negatives are detected as that class; the share of test negatives detected at all; the thresholds.
+
+Usage: python bench/decisions.py --models DIR1/embed.pt DIR2/embed.pt ... [--root ../shared/realsounds]
+                                 [--extra ../shared/realsounds-extra --map babycry=crying]
+
+Each model is one training run (e.g. a seed: `python bench/realsounds_recipes.py --recipes embed --negatives
+--keep DIR --set train.seed=1`). The test split is the one ingest makes from `--root` (and its negatives/, whose
+test share is carved with configs/pretrained.yaml's data.test_fraction and split_seed). With `--extra`, the test
+split of a second set, its labels mapped by `--map`, is scored the same way. Figures per model, then the mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from sklearn.metrics import average_precision_score
+
+from nonspeech.data.sources.listing import list_clips
+from nonspeech.inference.detect import class_thresholds
+from nonspeech.inference.torch_model import read_checkpoint, torch_model
+from nonspeech.labels import NEGATIVE
+
+PROJECT = Path(__file__).resolve().parents[1]
+NEGATIVES_DETECTED = 0.05  # the operating point: this share of test negatives detected as the class
+
+
+def test_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
+    """The test split of a folder source and its negatives/ (label NEGATIVE), labels mapped, absolute paths."""
+    data = yaml.safe_load((PROJECT / "configs/pretrained.yaml").read_text())["data"]
+    negatives = root / "negatives"
+    clips, _ = list_clips("folder", root, data["test_fraction"], data["split_seed"], None,
+                          negatives if negatives.is_dir() else None)
+    clips = clips[clips["split"] == "test"].assign(label=lambda t: t["label"].replace(class_map))
+    paths = [p if Path(p).is_absolute() else str(root / p) for p in clips["path"]]
+    return clips.assign(path=paths).reset_index(drop=True)
+
+
+def scores(model_path: Path, clips: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per target class present in `clips`: recall, precision, AP, recall at 5% negatives detected, threshold; and
+    under NEGATIVE the share of negatives with any detection."""
+    model = torch_model(read_checkpoint(model_path))
+    results = list(model.classify([Path(p) for p in clips["path"]]))
+    assert not any(r.error for r in results), [r.error for r in results if r.error]
+    probabilities = np.stack([r.probabilities for r in results])
+    thresholds = class_thresholds(model.classes, model.thresholds, None)
+    detected = probabilities >= thresholds
+    targets = [i for i, label in enumerate(model.classes) if label != NEGATIVE]
+    negative = (clips["label"] == NEGATIVE).to_numpy()
+    table = {}
+    for i in targets:
+        label = model.classes[i]
+        truth = (clips["label"] == label).to_numpy()
+        if not truth.any():
+            continue
+        at_5 = np.quantile(probabilities[negative, i], 1 - NEGATIVES_DETECTED) if negative.any() else 1.0
+        table[label] = {
+            "recall": detected[truth, i].mean(),
+            "precision": (truth & detected[:, i]).sum() / max(detected[:, i].sum(), 1),
+            "ap": average_precision_score(truth, probabilities[:, i]),
+            "recall_at_5": (probabilities[truth, i] > at_5).mean(),
+            "threshold": thresholds[i],
+        }
+    if negative.any():
+        table[NEGATIVE] = {"detected": detected[np.ix_(negative, targets)].any(axis=1).mean()}
+    return table
+
+
+def print_table(title: str, per_model: list[dict[str, dict[str, float]]]) -> None:
+    """One markdown table: each class's figures as the mean over models, with the thresholds' range."""
+    classes = [label for label in per_model[0] if label != NEGATIVE]
+    print(f"\n== {title}: mean of {len(per_model)} model(s) ==")
+    print("| class | detection recall | precision | AP | recall at 5% negatives detected | thresholds (range) |")
+    print("|---|---|---|---|---|---|")
+    for label in classes:
+        mean = {key: np.mean([m[label][key] for m in per_model]) for key in ("recall", "precision", "ap", "recall_at_5")}
+        low, high = (f([m[label]["threshold"] for m in per_model]) for f in (min, max))
+        print(f"| {label} | {mean['recall']:.3f} | {mean['precision']:.3f} | {mean['ap']:.3f} | "
+              f"{mean['recall_at_5']:.3f} | {low:.2f}–{high:.2f} |")
+    if NEGATIVE in per_model[0]:
+        shares = [m[NEGATIVE]["detected"] for m in per_model]
+        print(f"test negatives detected as a class: {np.mean(shares):.3f} (" + " / ".join(f"{s:.3f}" for s in shares) + ")")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, nargs="+", required=True, help="checkpoints, one per training run")
+    parser.add_argument("--root", type=Path, default=PROJECT.parent / "shared/realsounds")
+    parser.add_argument("--extra", type=Path, help="a second folder source, scored on its own test split")
+    parser.add_argument("--map", nargs="*", default=[], metavar="FROM=TO", help="label map for --extra")
+    args = parser.parse_args()
+    sets = [(args.root, {})]
+    if args.extra:
+        sets.append((args.extra, dict(item.split("=", 1) for item in args.map)))
+    for root, class_map in sets:
+        clips = test_clips(root, class_map)
+        counts = ", ".join(f"{label} {n}" for label, n in clips["label"].value_counts().sort_index().items())
+        print(f"\n{root}: {len(clips)} test clips ({counts})")
+        per_model = [scores(path, clips) for path in args.models]
+        for path, table in zip(args.models, per_model):
+            recalls = " ".join(f"{label} {v['recall']:.2f}" for label, v in table.items() if label != NEGATIVE)
+            print(f"{path}: detection recall {recalls}")
+        print_table(str(root), per_model)
+
+
+if __name__ == "__main__":
+    main()
