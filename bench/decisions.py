@@ -41,14 +41,14 @@ def test_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
     return clips.assign(path=paths).reset_index(drop=True)
 
 
-def scores(model_path: Path, clips: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per target class present in `clips`: recall, precision, AP, recall at 5% negatives detected, threshold; and
-    under NEGATIVE the share of negatives with any detection."""
+def scores(model_path: Path, clips: pd.DataFrame, threshold: float | None) -> dict[str, dict[str, float]]:
+    """Per target class present in `clips`: recall, precision, AP, recall at 5% negatives detected, threshold (the
+    checkpoint's, or `threshold` for all); and under NEGATIVE the share of negatives with any detection."""
     model = torch_model(read_checkpoint(model_path))
     results = list(model.classify([Path(p) for p in clips["path"]]))
     assert not any(r.error for r in results), [r.error for r in results if r.error]
     probabilities = np.stack([r.probabilities for r in results])
-    thresholds = class_thresholds(model.classes, model.thresholds, None)
+    thresholds = class_thresholds(model.classes, model.thresholds, threshold)
     detected = probabilities >= thresholds
     targets = [i for i, label in enumerate(model.classes) if label != NEGATIVE]
     negative = (clips["label"] == NEGATIVE).to_numpy()
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=PROJECT.parent / "shared/realsounds")
     parser.add_argument("--extra", type=Path, help="a second folder source, scored on its own test split")
     parser.add_argument("--map", nargs="*", default=[], metavar="FROM=TO", help="label map for --extra")
+    parser.add_argument("--threshold", type=float, help="decide every class at this threshold, not the checkpoint's")
     args = parser.parse_args()
     sets = [(args.root, {})]
     if args.extra:
@@ -101,7 +102,7 @@ def main() -> None:
         clips = test_clips(root, class_map)
         counts = ", ".join(f"{label} {n}" for label, n in clips["label"].value_counts().sort_index().items())
         print(f"\n{root}: {len(clips)} test clips ({counts})")
-        per_model = [scores(path, clips) for path in args.models]
+        per_model = [scores(path, clips, args.threshold) for path in args.models]
         for path, table in zip(args.models, per_model):
             recalls = " ".join(f"{label} {v['recall']:.2f}" for label, v in table.items() if label != NEGATIVE)
             print(f"{path}: detection recall {recalls}")
