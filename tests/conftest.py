@@ -1,18 +1,25 @@
-"""Shared fixtures: a throwaway git + DVC copy of the project, run with tiny parameters."""
+"""Shared fixtures: a throwaway git + DVC copy of the project, run with tiny parameters; the `nonspeech` command."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 import yaml
+from filelock import FileLock
+
+from nonspeech.cli import main as cli_main
 
 PROJECT = Path(__file__).resolve().parents[1]
 PIPELINE_FILES = (
@@ -22,6 +29,32 @@ PIPELINE_FILES = (
 PRECOMPUTE_STAGES = ("shards", "stats")
 TRAINING_STAGES = {"train_cv@0", "train_cv@1", "train_cv@2", "train_final", "evaluate"}
 TINY_PARAMS = {"demo.clips_per_class": 3, "shards.shards_per_split": 2, "ingest.workers": 1, "features.workers": 1}
+CONSOLE_SCRIPT = Path(sys.executable).with_name("nonspeech")
+
+# One CPU thread for PyTorch in this process and in every process the tests start (stages, console scripts): the two
+# pytest-xdist workers fill the 2 cores, the models are tiny, and two threads that spin-wait while another process holds
+# a core made a training stage take 6-25 s instead of 4 s.
+torch.set_num_threads(1)
+os.environ["OMP_NUM_THREADS"] = "1"
+
+
+def nonspeech(*args: object) -> subprocess.CompletedProcess:
+    """Run the `nonspeech` command in this process (the console script's `main`, without an interpreter's start-up)
+    and capture its output and exit status; the CPU threads it may set are restored."""
+    argv, out, err, threads = list(map(str, args)), io.StringIO(), io.StringIO(), torch.get_num_threads()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = cli_main(argv)
+    except SystemExit as exit:  # argparse: usage errors, --help, --version
+        status = exit.code
+    finally:
+        torch.set_num_threads(threads)
+    return subprocess.CompletedProcess(["nonspeech", *argv], status, out.getvalue(), err.getvalue())
+
+
+def console_script(*args: object) -> subprocess.CompletedProcess:
+    """Run the installed `nonspeech` console script in a fresh interpreter and capture its output."""
+    return subprocess.run([str(CONSOLE_SCRIPT), *map(str, args)], capture_output=True, text=True)
 
 
 def write_folder(root: Path, labels: list[str], per_label: int, seed: int = 0) -> Path:
@@ -94,12 +127,30 @@ def make_pipeline_repo(dest: Path, overrides: dict[str, object]) -> Path:
     return dest
 
 
+def shared_repo(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """The repo that `build` makes at the path it is given, made once per test run: under pytest-xdist (`-n 2`,
+    pyproject.toml) by the first worker that needs it, while another that needs it too waits for it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' common folder
+    with FileLock(root / f"{name}.lock"):
+        if not (root / name / "built").exists():
+            shutil.rmtree(root / name, ignore_errors=True)  # what a failed build left
+            build(root / name / "repo")
+            (root / name / "built").touch()
+    return root / name / "repo"
+
+
+def precompute(repo: Path, overrides: dict[str, object]) -> None:
+    """Make a pipeline repo at `repo` with param overrides and run its precompute stages (up to the shards)."""
+    make_pipeline_repo(repo, overrides)
+    dvc(repo, "repro", *PRECOMPUTE_STAGES)
+
+
 @pytest.fixture(scope="session")
 def precomputed_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pipeline repo on a tiny demo set with the precompute stages (up to shards) already run."""
-    repo = make_pipeline_repo(tmp_path_factory.mktemp("precomputed") / "repo", {})
-    dvc(repo, "repro", *PRECOMPUTE_STAGES)
-    return repo
+    return shared_repo(tmp_path_factory, "precomputed", lambda repo: precompute(repo, {}))
 
 
 @pytest.fixture
@@ -125,9 +176,7 @@ def commit_all(repo: Path, message: str) -> None:
 @pytest.fixture(scope="session")
 def learnable_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A pipeline repo precomputed up to the shards on ~140 demo clips of 2 s at 64 mel bins."""
-    repo = make_pipeline_repo(tmp_path_factory.mktemp("learnable") / "repo", LEARNABLE_PARAMS)
-    dvc(repo, "repro", *PRECOMPUTE_STAGES)
-    return repo
+    return shared_repo(tmp_path_factory, "learnable", lambda repo: precompute(repo, LEARNABLE_PARAMS))
 
 
 @pytest.fixture
@@ -142,11 +191,14 @@ def training_repo(learnable_repo: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def trained_repo(learnable_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """learnable_repo with tiny training params, the whole pipeline run and committed (run cache included)."""
-    repo = Path(shutil.copytree(learnable_repo, tmp_path_factory.mktemp("trained") / "repo", symlinks=True))
-    set_params(repo, TINY_TRAIN_PARAMS)
-    assert stages_run(dvc(repo, "repro").stdout) == TRAINING_STAGES
-    commit_all(repo, "trained")
-    return repo
+
+    def train(repo: Path) -> None:
+        shutil.copytree(learnable_repo, repo, symlinks=True)
+        set_params(repo, TINY_TRAIN_PARAMS)
+        assert stages_run(dvc(repo, "repro").stdout) == TRAINING_STAGES
+        commit_all(repo, "trained")
+
+    return shared_repo(tmp_path_factory, "trained", train)
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ probabilities are far from uniform and a front-end mismatch would show in them.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import onnx
 import pytest
 import soundfile as sf
 import torch
+from conftest import nonspeech
 from torch import nn
 
 from nonspeech.data.audio import load_clip
@@ -29,16 +28,10 @@ from nonspeech.models.checkpoint import make_checkpoint, model_from_checkpoint, 
 from nonspeech.models.efficientat import MobileNetAT, localise_gates
 from nonspeech.models.registry import build_model
 
-CLI = Path(sys.executable).with_name("nonspeech")
 FEATURES = {"sample_rate": 32000, "seconds": 4.0, "n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
 MODEL_ARGS = {"widths": [4, 8, 8, 16], "hidden": 16, "dropout": 0.0}
 PROBABILITY_ATOL = 1e-4
 DB_ATOL = 1e-2  # float32 DFT-by-convolution sums 2048 terms; observed up to 6e-3 dB, on bins far below the peak
-
-
-def nonspeech(*args: object) -> subprocess.CompletedProcess:
-    """Run the installed console script and capture its output."""
-    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True)
 
 
 def random_checkpoint(features: dict, seed: int = 0, output: str = "softmax") -> dict:

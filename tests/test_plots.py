@@ -9,13 +9,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, dvc, run_env
+from conftest import PROJECT, console_script, dvc, run_env
 
-CLI = Path(sys.executable).with_name("nonspeech")
 CURVES = {
     "Validation macro-F1 per epoch": ("Epoch", "Validation macro-F1", {"fold0", "fold1", "fold2"}),
     "Validation loss per epoch": ("Epoch", "Validation loss (weighted cross-entropy)", {"fold0", "fold1", "fold2"}),
@@ -68,7 +66,7 @@ def test_offline_page_renders_every_plot_in_headless_chromium_without_network(
     chromium: str, trained_repo: Path, tmp_path: Path
 ) -> None:
     template, out = tmp_path / "template.html", tmp_path / "plots"
-    made = subprocess.run([str(CLI), "plots-template", "--out", str(template)], capture_output=True, text=True)
+    made = console_script("plots-template", "--out", template)
     assert made.returncode == 0, made.stderr
     dvc(trained_repo, "plots", "show", "--html-template", str(template), "-o", str(out))
     page = (out / "index.html").read_text()

@@ -22,6 +22,7 @@ import soundfile as sf
 import torch
 import yaml
 import zarr
+from conftest import console_script, nonspeech
 from test_precompute import write_cut_short
 
 from nonspeech.arguments import BF16_TOLERANCE
@@ -34,15 +35,9 @@ from nonspeech.models.checkpoint import load_checkpoint, model_from_checkpoint, 
 from nonspeech.training.loop import TrainConfig
 from nonspeech.training.run import train_and_save
 
-CLI = Path(sys.executable).with_name("nonspeech")
 TINY_MODEL = {"widths": [4, 8, 8, 16], "hidden": 16, "dropout": 0.0}
 LONG_RATE = 44100
 GAP_SECONDS = 9.0  # windows of 4 s every 1 s: those around the middle of the gap are all silent
-
-
-def nonspeech(*args: object, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the installed console script and capture its output."""
-    return subprocess.run([str(CLI), *map(str, args)], cwd=cwd, capture_output=True, text=True)
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -87,7 +82,8 @@ def long_recording(test_audio: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_table_lists_the_top_class_of_every_file(trained_model: Path, test_audio: Path) -> None:
-    result = nonspeech("predict", test_audio, "--model", trained_model)
+    """Through the installed console script, as a user runs it (the other tests call its `main` in-process)."""
+    result = console_script("predict", test_audio, "--model", trained_model)
     assert result.returncode == 0, result.stderr
     assert error_lines(result) == []
     header, *rows = [line.split() for line in result.stdout.splitlines()]
@@ -253,12 +249,12 @@ def test_a_span_places_each_window_score_at_its_centre(
 
 
 def test_one_thread_gives_the_same_timeline(trained_model: Path, test_audio: Path) -> None:
-    """--threads sets the network's CPU threads (PyTorch and onnxruntime): the timeline does not change."""
+    """--threads sets the network's CPU threads (PyTorch and onnxruntime): one gives the timeline that two give."""
     clips = sorted(test_audio.rglob("*.wav"))[:3]
-    common = ("--model", trained_model, "--window", "--format", "json")
-    default, one = nonspeech("predict", *clips, *common), nonspeech("predict", *clips, *common, "--threads", "1")
-    assert default.returncode == one.returncode == 0, one.stderr
-    mine, theirs = json.loads(one.stdout), json.loads(default.stdout)
+    common = ("predict", *clips, "--model", trained_model, "--window", "--format", "json")
+    two, one = nonspeech(*common, "--threads", "2"), nonspeech(*common, "--threads", "1")
+    assert two.returncode == one.returncode == 0, one.stderr
+    mine, theirs = json.loads(one.stdout), json.loads(two.stdout)
     assert [r["file"] for r in mine] == [r["file"] for r in theirs]
     for a, b in zip(mine, theirs):
         assert [(s["start"], s["end"], s["class"]) for s in a["segments"]] == [
@@ -464,7 +460,7 @@ def test_help_and_version_do_not_load_torch_numpy_or_soundfile() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[]"
     assert "nonspeech 0.1.0" in result.stdout
-    assert nonspeech("--version").stdout == "nonspeech 0.1.0\n"
+    assert console_script("--version").stdout == "nonspeech 0.1.0\n"
 
 
 def test_train_cv_without_a_fold_prints_its_usage(tmp_path: Path) -> None:
@@ -488,8 +484,11 @@ def test_nothing_classified_fails(trained_model: Path, tmp_path: Path) -> None:
     ]
 
 
-def test_missing_checkpoint_says_how_to_make_one(test_audio: Path, tmp_path: Path) -> None:
-    result = nonspeech("predict", test_audio, cwd=tmp_path)
+def test_missing_checkpoint_says_how_to_make_one(
+    test_audio: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = nonspeech("predict", test_audio)
     assert result.returncode == 1
     assert error_lines(result) == [
         "error: checkpoint data/models/final/model.pt not found; "

@@ -16,7 +16,17 @@ import pytest
 import soundfile as sf
 import torch
 import zarr
-from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, set_params, stages_run, write_folder
+from conftest import (
+    PROJECT,
+    commit_all,
+    dvc,
+    make_pipeline_repo,
+    nonspeech,
+    set_params,
+    shared_repo,
+    stages_run,
+    write_folder,
+)
 
 from nonspeech.data.audio import decode_mono, load_clip, resample
 from nonspeech.features.efficientat_mel import kaldi_mel, kaldi_mel_filterbank
@@ -33,23 +43,22 @@ from nonspeech.training.loop import param_groups
 
 WEIGHTS = PROJECT / "models/pretrained/mn04_as_mAP_432.pt"
 REALSOUNDS = PROJECT.parent / "shared/realsounds"
-CLI = Path(sys.executable).with_name("nonspeech")
 COUGH, SNEEZE = 47, 49
 # Official widths: stem channels, last conv channels, classifier hidden size.
 WIDTHS = {0.4: (8, 384, 512), 0.5: (8, 480, 640), 1.0: (16, 960, 1280), 2.0: (32, 1920, 2560)}
 EMBED_PARAMS = {
     "demo.clips_per_class": 3, "audio.seconds": 2.0, "features.frontend": "efficientat",
     "embed": {"mn04": {"weights": "models/pretrained/mn04_as_mAP_432.pt", "width": 0.4, "tags": False,
-                      "views": {"count": 0, "snr_low": 0, "snr_high": 20, "seed": 0}}},
+                      "views": {"count": 2, "snr_low": 0, "snr_high": 20, "seed": 0}}},
     "inputs": "data/embed/mn04.zarr", "model.name": "embedding_head", "model.args": {"dims": 384, "hidden": 0, "dropout": 0.2},
     "train.normalization": "per_bin", "train.epochs": 3, "train.batch_size": 8, "train.device": "cpu",
 }
+FINE_TUNE_PARAMS = {
+    "embed": {}, "inputs": "data/features/logmel.zarr", "model.name": "efficientat",
+    "model.weights": "models/pretrained/mn04_as_mAP_432.pt", "model.args": {"width": 0.4, "dropout": 0.2},
+    "train.normalization": "none", "train.body_lr_scale": 0.1, "train.epochs": 1,
+}
 TRAINING = {"train_cv@0", "train_cv@1", "train_cv@2", "train_final", "evaluate"}
-
-
-def nonspeech(*args: object) -> subprocess.CompletedProcess:
-    """Run the installed console script and capture its output."""
-    return subprocess.run([str(CLI), *map(str, args)], capture_output=True, text=True)
 
 
 def test_network_keys_and_shapes_equal_the_official_checkpoint() -> None:
@@ -121,20 +130,25 @@ def test_fine_tuning_starts_from_audioset_and_trains_the_body_slower() -> None:
         load_pretrained(build_model("resnet", 7), "resnet", WEIGHTS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def embed_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo pipeline on the embed recipe with negatives and two noisy views per clip, reproduced end to end."""
-    root = tmp_path_factory.mktemp("embed")
-    views = {"count": 2, "snr_low": 0, "snr_high": 20, "seed": 0}
-    repo = make_pipeline_repo(root / "repo", {
-        **EMBED_PARAMS, "data.negatives": str(write_folder(root / "negatives", ["rain", "hum"], 8)),
-        "embed": {"mn04": {**EMBED_PARAMS["embed"]["mn04"], "views": views}},
-    })
-    ran = stages_run(dvc(repo, "repro").stdout)
-    assert {"ingest", "features", "embed@mn04", "stats", "shards"} | TRAINING <= ran
-    assert zarr.open_array(repo / "data/embed/mn04.zarr", mode="r").shape[1:] == (384, 3)
-    commit_all(repo, "embed recipe")
-    return repo
+
+    def reproduce(repo: Path) -> None:
+        negatives = write_folder(repo.parent / "negatives", ["rain", "hum"], 8)
+        make_pipeline_repo(repo, {**EMBED_PARAMS, "data.negatives": str(negatives)})
+        ran = stages_run(dvc(repo, "repro").stdout)
+        assert {"ingest", "features", "embed@mn04", "stats", "shards"} | TRAINING <= ran
+        assert zarr.open_array(repo / "data/embed/mn04.zarr", mode="r").shape[1:] == (384, 3)
+        commit_all(repo, "embed recipe")
+
+    return shared_repo(tmp_path_factory, "embed", reproduce)
+
+
+@pytest.fixture
+def embed_copy(embed_repo: Path, tmp_path: Path) -> Path:
+    """A private copy of embed_repo that a test may change."""
+    return Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
 
 
 def test_embed_recipe_checkpoint_runs_body_and_head_in_predict_and_onnx(embed_repo: Path, tmp_path: Path) -> None:
@@ -153,27 +167,24 @@ def test_embed_recipe_checkpoint_runs_body_and_head_in_predict_and_onnx(embed_re
     np.testing.assert_allclose(onnx_model(out).probabilities(waves), expected, atol=1e-4)
 
 
-def test_head_change_reruns_neither_features_nor_embeddings(embed_repo: Path, tmp_path: Path) -> None:
-    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
-    set_params(repo, {"model.args.hidden": 16})
-    assert stages_run(dvc(repo, "repro").stdout) == TRAINING
+def test_head_change_reruns_neither_features_nor_embeddings(embed_copy: Path) -> None:
+    set_params(embed_copy, {"model.args.hidden": 16})
+    assert stages_run(dvc(embed_copy, "repro").stdout) == TRAINING
 
 
-def test_new_weights_file_reruns_exactly_the_stages_that_read_it(embed_repo: Path, tmp_path: Path) -> None:
-    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
+def test_new_weights_file_reruns_exactly_the_stages_that_read_it(embed_copy: Path) -> None:
     state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
     state["classifier.5.bias"] += 1.0  # a different file that still loads
-    torch.save(state, repo / "models/pretrained/mn04_as_mAP_432.pt")
-    assert stages_run(dvc(repo, "repro").stdout) == {"embed@mn04", "stats", "shards"} | TRAINING
+    torch.save(state, embed_copy / "models/pretrained/mn04_as_mAP_432.pt")
+    assert stages_run(dvc(embed_copy, "repro").stdout) == {"embed@mn04", "stats", "shards"} | TRAINING
 
 
-def test_embed_checkpoint_on_log_mel_shards_is_one_clear_error(embed_repo: Path, tmp_path: Path) -> None:
-    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
-    save_checkpoint(load_checkpoint(repo / "data/models/final/model.pt"), tmp_path / "embed.pt")
-    set_params(repo, {"inputs": "data/features/logmel.zarr", "embed": {}})
-    dvc(repo, "repro", "shards")
-    shutil.copy(tmp_path / "embed.pt", repo / "data/models/final/model.pt")
-    result = subprocess.run([sys.executable, "stages/evaluate.py"], cwd=repo, capture_output=True, text=True)
+def test_embed_checkpoint_on_log_mel_shards_is_one_clear_error(embed_copy: Path, tmp_path: Path) -> None:
+    save_checkpoint(load_checkpoint(embed_copy / "data/models/final/model.pt"), tmp_path / "embed.pt")
+    set_params(embed_copy, {"inputs": "data/features/logmel.zarr", "embed": {}})
+    dvc(embed_copy, "repro", "shards")
+    shutil.copy(tmp_path / "embed.pt", embed_copy / "data/models/final/model.pt")
+    result = subprocess.run([sys.executable, "stages/evaluate.py"], cwd=embed_copy, capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "error: data/models/final/model.pt was trained on 384-d clip embeddings of models/pretrained/mn04_as_mAP_432.pt "
@@ -182,10 +193,9 @@ def test_embed_checkpoint_on_log_mel_shards_is_one_clear_error(embed_repo: Path,
     ]
 
 
-def test_weights_file_of_another_width_stops_the_embed_stage_with_one_line(embed_repo: Path, tmp_path: Path) -> None:
-    repo = Path(shutil.copytree(embed_repo, tmp_path / "repo", symlinks=True))
-    set_params(repo, {"embed.mn04.width": 1.0})
-    result = subprocess.run([sys.executable, "stages/embed.py", "mn04"], cwd=repo, capture_output=True, text=True)
+def test_weights_file_of_another_width_stops_the_embed_stage_with_one_line(embed_copy: Path) -> None:
+    set_params(embed_copy, {"embed.mn04.width": 1.0})
+    result = subprocess.run([sys.executable, "stages/embed.py", "mn04"], cwd=embed_copy, capture_output=True, text=True)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
@@ -193,21 +203,16 @@ def test_weights_file_of_another_width_stops_the_embed_stage_with_one_line(embed
     ), lines
 
 
-def test_fine_tune_recipe_trains_the_pretrained_network(tmp_path: Path) -> None:
-    params = {
-        **{k: v for k, v in EMBED_PARAMS.items() if k not in ("embed", "inputs", "model.args")},
-        "embed": {}, "inputs": "data/features/logmel.zarr", "model.name": "efficientat",
-        "model.weights": "models/pretrained/mn04_as_mAP_432.pt", "model.args": {"width": 0.4, "dropout": 0.2},
-        "train.normalization": "none", "train.body_lr_scale": 0.1, "train.epochs": 1, "cv.fold_ids": [0, 1, 2],
-    }
-    repo = make_pipeline_repo(tmp_path / "repo", params)
-    assert TRAINING <= stages_run(dvc(repo, "repro").stdout)
-    checkpoint = load_checkpoint(repo / "data/models/final/model.pt")
+def test_fine_tune_recipe_trains_the_pretrained_network(embed_copy: Path, tmp_path: Path) -> None:
+    """Switched to on the embed recipe's repo: the same efficientat front end, so the features are not recomputed."""
+    set_params(embed_copy, FINE_TUNE_PARAMS)
+    assert stages_run(dvc(embed_copy, "repro").stdout) == {"stats", "shards"} | TRAINING
+    checkpoint = load_checkpoint(embed_copy / "data/models/final/model.pt")
     assert checkpoint["model"] == {"name": "efficientat", "args": {"width": 0.4, "dropout": 0.2}}
     assert checkpoint["features"]["frontend"] == "efficientat" and "embedder_state" not in checkpoint
     out = tmp_path / "ft.onnx"
-    assert nonspeech("export", "--model", repo / "data/models/final/model.pt", "--out", out).returncode == 0
-    clips = sorted((repo / "data/raw/demo/test").rglob("*.wav"))[:4]
+    assert nonspeech("export", "--model", embed_copy / "data/models/final/model.pt", "--out", out).returncode == 0
+    clips = sorted((embed_copy / "data/raw/demo/test").rglob("*.wav"))[:4]
     model = torch_model(checkpoint)
     waves = np.stack([load_clip(c, 32000, clip_samples(model.features))[0] for c in clips])
     np.testing.assert_allclose(onnx_model(out).probabilities(waves), model.probabilities(waves), atol=1e-4)

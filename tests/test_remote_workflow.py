@@ -5,30 +5,17 @@ evaluation parameter reruns evaluate alone on the pulled models."""
 
 from pathlib import Path
 
-from conftest import (
-    LEARNABLE_PARAMS,
-    PRECOMPUTE_STAGES,
-    TINY_TRAIN_PARAMS,
-    TRAINING_STAGES,
-    commit_all,
-    dvc,
-    make_pipeline_repo,
-    set_params,
-    sh,
-    stages_run,
-)
+from conftest import PRECOMPUTE_STAGES, TRAINING_STAGES, dvc, set_params, sh, stages_run
 
 VM_COMMAND = ("repro", "--pull", "--allow-missing", "evaluate")
 
 
-def workstation_and_vm(tmp_path: Path, push: tuple[str, ...]) -> Path:
-    """A workstation that ran `push`'s stages (all when empty) and pushed them; return a fresh clone of it."""
+def push_and_clone(workstation: Path, tmp_path: Path, *targets: str) -> Path:
+    """Push the outputs of the workstation's stages `targets` (all when none) to a remote; return a fresh clone of
+    its committed pipeline that pulls from that remote."""
     remote = tmp_path / "remote"
-    workstation = make_pipeline_repo(tmp_path / "workstation", {**LEARNABLE_PARAMS, **TINY_TRAIN_PARAMS})
     dvc(workstation, "remote", "modify", "--local", "storage", "url", str(remote))
-    dvc(workstation, "repro", *push)
-    dvc(workstation, "push", *push)
-    commit_all(workstation, "pipeline outputs")
+    dvc(workstation, "push", *targets)
     vm = tmp_path / "vm"
     sh(tmp_path, "git", "clone", "-q", str(workstation), str(vm))
     dvc(vm, "remote", "modify", "--local", "storage", "url", str(remote))
@@ -42,8 +29,8 @@ def assert_no_precompute_inputs(vm: Path) -> None:
         assert not (vm / precompute_only).exists(), precompute_only
 
 
-def test_vm_pulls_shards_and_trains_without_precompute(tmp_path: Path) -> None:
-    vm = workstation_and_vm(tmp_path, PRECOMPUTE_STAGES)
+def test_vm_pulls_shards_and_trains_without_precompute(training_repo: Path, tmp_path: Path) -> None:
+    vm = push_and_clone(training_repo, tmp_path, *PRECOMPUTE_STAGES)
     out = dvc(vm, *VM_COMMAND).stdout
 
     assert stages_run(out) == TRAINING_STAGES
@@ -52,8 +39,10 @@ def test_vm_pulls_shards_and_trains_without_precompute(tmp_path: Path) -> None:
     assert stages_run(dvc(vm, "repro", "--allow-missing", "evaluate").stdout) == set()
 
 
-def test_vm_after_a_full_push_retrains_nothing_and_reevaluates_the_pulled_model(tmp_path: Path) -> None:
-    vm = workstation_and_vm(tmp_path, ())
+def test_vm_after_a_full_push_retrains_nothing_and_reevaluates_the_pulled_model(
+    trained_copy: Path, tmp_path: Path
+) -> None:
+    vm = push_and_clone(trained_copy, tmp_path)
     committed = (vm / "data/eval/metrics.json").read_text()
 
     assert stages_run(dvc(vm, *VM_COMMAND).stdout) == set()

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import nonspeech
 
 from nonspeech.evaluation.timeline import false_alarm_seconds, score_timeline, segment_activity
 from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.events import Event
 
-CLI = Path(sys.executable).with_name("nonspeech")
 REFERENCE = """scene,onset,offset,label
 a.wav,1.5,3.0,cough
 a.wav,4.0,6.0,other
@@ -71,14 +69,13 @@ def test_evaluate_timeline_cli_reads_the_json_of_predict(tmp_path: Path) -> None
             {"start": 0.0, "end": 2.0, "class": "laugh", "max_probability": 0.9, "mean_probability": 0.8}]},
     ]
     (tmp_path / "timeline.json").write_text(json.dumps(timeline))
-    result = subprocess.run([str(CLI), "evaluate-timeline", tmp_path / "timeline.json", "--events", tmp_path / "events.csv",
-                             "--format", "json"], capture_output=True, text=True)
+    common = ("evaluate-timeline", tmp_path / "timeline.json", "--events", tmp_path / "events.csv")
+    result = nonspeech(*common, "--format", "json")
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout)
     assert scores["macro_f1"] == pytest.approx(1.0)
     assert scores["false_alarms_per_minute"] == pytest.approx(0.9)  # [1, 1.5) + [7, 7.2) + [7.8, 8), in 1 minute
-    table = subprocess.run([str(CLI), "evaluate-timeline", tmp_path / "timeline.json", "--events", tmp_path / "events.csv"],
-                           capture_output=True, text=True)
+    table = nonspeech(*common)
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == [
         "class", "precision", "recall", "f1", "reference_segments", "system_segments"]
