@@ -55,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--top-k classes with their probabilities, and `detected`, the classes whose probability reaches their "
         "threshold (most probable first; `none` when no class does; the background class `other` never).",
         epilog="Each file that cannot be used gets one `error: PATH: reason` line on stderr (and, in JSON and CSV output, "
-        "a record with its error) and the rest are still classified; the exit status is 1 only when nothing could be "
-        "classified. A file holding less audio than its header claims is classified with a `warning:` line.",
+        "a record with its error) and the rest are still classified. Warnings and notes about a file (e.g. it holds less "
+        "audio than its header claims) are `warning:`/`note:` lines and in its JSON and CSV record. Exit status: 1 when "
+        "nothing could be classified or the model is unusable; 2, before any work, for options that do not go "
+        "together and for destinations that would overwrite an input or cannot be written; 130 after Ctrl-C.",
     )
     predict.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
     predict.add_argument(
@@ -98,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         "own audio only (several times slower; by default overlapping windows share the network's convolutional body)",
     )
     predict.add_argument(
-        "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP})",
+        "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP}; at most what each window scores, the --span)",
     )
     predict.add_argument(
         "--span", type=positive(float), metavar="SECONDS",
@@ -121,13 +123,15 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--pool", choices=POOLS, default="mean", help="how covering windows score a stretch (default mean)")
     predict.add_argument(
         "--plot", type=Path, metavar="FILE",
-        help="with --window, a PNG of class scores over time with events shaded (several recordings: FILE_<recording>.png)",
+        help="with --window, a PNG (FILE ending in .png) of class scores over time with events shaded (several "
+        "recordings: FILE_<recording>.png)",
     )
     export = commands.add_parser(
         "export", help="write the model as ONNX or TorchScript",
         description="Write the checkpoint as one model from waveforms (batch, round(seconds * sample_rate)) at the "
         "checkpoint's sample rate to class probabilities (softmax, or sigmoids, as the checkpoint was trained), "
-        "log-mel front end inside; class names and feature parameters go into the metadata.",
+        "log-mel front end inside; class names, feature parameters and thresholds go into the metadata. Never writes "
+        "over its checkpoint.",
     )
     export.add_argument(
         "--model", type=Path, default=DEFAULT_MODEL, metavar="FILE", help=f"checkpoint (default {DEFAULT_MODEL})",
