@@ -127,6 +127,12 @@ def make_pipeline_repo(dest: Path, overrides: dict[str, object]) -> Path:
     return dest
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the `pipeline` modules' tests first (order otherwise kept), so that the short tests left for last even out
+    when the two pytest-xdist workers end."""
+    items.sort(key=lambda item: item.get_closest_marker("pipeline") is None)
+
+
 def shared_repo(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
     """The repo that `build` makes at the path it is given, made once per test run: under pytest-xdist (`-n 2`,
     pyproject.toml) by the first worker that needs it, while another that needs it too waits for it."""

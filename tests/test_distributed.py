@@ -11,6 +11,8 @@ from nonspeech.data.loader import split_size
 from nonspeech.evaluation.holdout import score_checkpoint
 from nonspeech.models.checkpoint import load_checkpoint
 
+pytestmark = pytest.mark.pipeline
+
 TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
 
 

@@ -31,6 +31,8 @@ from nonspeech.models.checkpoint import load_checkpoint, model_from_checkpoint
 from nonspeech.models.outputs import class_probabilities, clip_losses, network_outputs, prior_logits, weighted_loss
 from nonspeech.training.loop import class_weights
 
+pytestmark = pytest.mark.pipeline
+
 TARGETS = ["cough", "laugh"]
 NOISES = ["rain", "hum", "traffic"]
 

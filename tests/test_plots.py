@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT, console_script, dvc, run_env
 
+pytestmark = pytest.mark.pipeline
+
 CURVES = {
     "Validation macro-F1 per epoch": ("Epoch", "Validation macro-F1", {"fold0", "fold1", "fold2"}),
     "Validation loss per epoch": ("Epoch", "Validation loss (weighted cross-entropy)", {"fold0", "fold1", "fold2"}),

@@ -3,8 +3,11 @@
 import json
 from pathlib import Path
 
+import pytest
 from conftest import PRECOMPUTE_STAGES, dvc, make_pipeline_repo, set_params, stages_run
 from nonspeech7k_replica import make_nonspeech7k_replica
+
+pytestmark = pytest.mark.pipeline
 
 
 def test_second_repro_reruns_nothing(repo_copy: Path) -> None:

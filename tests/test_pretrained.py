@@ -41,6 +41,8 @@ from nonspeech.models.embedding import pick_view
 from nonspeech.models.registry import build_model, load_pretrained
 from nonspeech.training.loop import param_groups
 
+pytestmark = pytest.mark.pipeline
+
 WEIGHTS = PROJECT / "models/pretrained/mn04_as_mAP_432.pt"
 REALSOUNDS = PROJECT.parent / "shared/realsounds"
 COUGH, SNEEZE = 47, 49

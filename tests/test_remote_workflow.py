@@ -5,7 +5,10 @@ evaluation parameter reruns evaluate alone on the pulled models."""
 
 from pathlib import Path
 
+import pytest
 from conftest import PRECOMPUTE_STAGES, TRAINING_STAGES, dvc, set_params, sh, stages_run
+
+pytestmark = pytest.mark.pipeline
 
 VM_COMMAND = ("repro", "--pull", "--allow-missing", "evaluate")
 

@@ -19,6 +19,8 @@ from nonspeech.models.registry import build_model
 from nonspeech.training.loop import TrainConfig, body_batchnorms, param_groups, seed_epoch, train_epoch
 from nonspeech.training.run import train_and_save
 
+pytestmark = pytest.mark.pipeline
+
 FOLDS = ["fold0", "fold1", "fold2"]
 
 

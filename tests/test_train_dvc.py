@@ -14,8 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from conftest import PRECOMPUTE_STAGES, PROJECT, TRAINING_STAGES, dvc, run_env, set_params, stages_run
+
+pytestmark = pytest.mark.pipeline
 
 COMPARED = {"test.macro_f1", "test.accuracy", "test.loss", "cv.macro_f1", "cv.macro_f1_std"}
 
