@@ -140,7 +140,7 @@ COMMANDS = {
     "predict": run_predict, "export": run_export, "evaluate-timeline": run_evaluate_timeline,
     "plots-template": run_plots_template,
 }
-EXIT_CODES = {OptionError: 2, OutputError: 2, FileNotFoundError: 1, FileExistsError: 1, ModelError: 1, InputError: 1}
+EXIT_CODES = {OptionError: 2, OutputError: 2, FileNotFoundError: 1, ModelError: 1, InputError: 1}
 
 
 def main(argv: list[str] | None = None) -> int:
