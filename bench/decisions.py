@@ -1,9 +1,13 @@
 """Clip decisions of trained checkpoints on real test clips, threshold-free and at the shipped thresholds: per class
-the detection recall and precision at the checkpoint's thresholds, average precision, and the recall where 5% of
-the test negatives are detected as that class; the share of test negatives detected at all; the thresholds.
+the detection recall and precision at the checkpoint's thresholds, average precision (of the probability), and the
+recall where 5% of the test negatives are detected as that class (by the rule's score: the probability, or for the
+top target p / (p + p(other)));
+the share of test negatives detected at all; the thresholds; the top-class macro-F1 of the target clips (over the
+classes the set has).
 
 Usage: python bench/decisions.py --models DIR1/embed.pt DIR2/embed.pt ... [--root ../shared/realsounds]
                                  [--extra ../shared/realsounds-extra --map babycry=crying]
+                                 [--threshold T] [--rule probability|versus_other]
 
 Each model is one training run (e.g. a seed: `python bench/realsounds_recipes.py --recipes embed --negatives
 --keep DIR --set train.seed=1`). The test split is the one ingest makes from `--root` (and its negatives/, whose
@@ -19,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, f1_score
 
 from nonspeech.data.sources.listing import list_clips
+from nonspeech.decisions import RULES, decision_scores, detected
 from nonspeech.inference.detect import class_thresholds
 from nonspeech.inference.torch_model import read_checkpoint, torch_model
 from nonspeech.labels import NEGATIVE
@@ -33,6 +38,7 @@ NEGATIVES_DETECTED = 0.05  # the operating point: this share of test negatives d
 def test_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
     """The test split of a folder source and its negatives/ (label NEGATIVE), labels mapped, absolute paths."""
     data = yaml.safe_load((PROJECT / "configs/pretrained.yaml").read_text())["data"]
+    root = root.resolve()
     negatives = root / "negatives"
     clips, _ = list_clips("folder", root, data["test_fraction"], data["split_seed"], None,
                           negatives if negatives.is_dir() else None)
@@ -41,33 +47,40 @@ def test_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
     return clips.assign(path=paths).reset_index(drop=True)
 
 
-def scores(model_path: Path, clips: pd.DataFrame, threshold: float | None) -> dict[str, dict[str, float]]:
-    """Per target class present in `clips`: recall, precision, AP, recall at 5% negatives detected, threshold (the
-    checkpoint's, or `threshold` for all); and under NEGATIVE the share of negatives with any detection."""
+def scores(model_path: Path, clips: pd.DataFrame, threshold: float | None, rule: str | None) -> dict[str, dict[str, float]]:
+    """Per target class present in `clips`: recall, precision, AP and recall at 5% negatives detected of its
+    decision score, threshold (the checkpoint's, or `threshold` for all, by the checkpoint's rule or `rule`); under
+    NEGATIVE the share of negatives with any detection, and the top-class macro-F1 of the target clips."""
     model = torch_model(read_checkpoint(model_path))
     results = list(model.classify([Path(p) for p in clips["path"]]))
     assert not any(r.error for r in results), [r.error for r in results if r.error]
     probabilities = np.stack([r.probabilities for r in results])
+    rule = rule or model.decision_rule
     thresholds = class_thresholds(model.classes, model.thresholds, threshold)
-    detected = probabilities >= thresholds
+    found = detected(probabilities, model.classes, thresholds, rule)
     targets = [i for i, label in enumerate(model.classes) if label != NEGATIVE]
-    negative = (clips["label"] == NEGATIVE).to_numpy()
+    score = decision_scores(probabilities, model.classes, rule)  # what the rule thresholds; versus_other: top only
+    if rule == "versus_other":
+        score *= np.arange(len(model.classes)) == np.array(targets)[probabilities[:, targets].argmax(1)][:, None]
+    labels = clips["label"].to_numpy()
+    negative = labels == NEGATIVE
     table = {}
     for i in targets:
         label = model.classes[i]
-        truth = (clips["label"] == label).to_numpy()
+        truth = labels == label
         if not truth.any():
             continue
-        at_5 = np.quantile(probabilities[negative, i], 1 - NEGATIVES_DETECTED) if negative.any() else 1.0
+        at_5 = np.quantile(score[negative, i], 1 - NEGATIVES_DETECTED) if negative.any() else 1.0
         table[label] = {
-            "recall": detected[truth, i].mean(),
-            "precision": (truth & detected[:, i]).sum() / max(detected[:, i].sum(), 1),
+            "recall": found[truth, i].mean(),
+            "precision": (truth & found[:, i]).sum() / max(found[:, i].sum(), 1),
             "ap": average_precision_score(truth, probabilities[:, i]),
-            "recall_at_5": (probabilities[truth, i] > at_5).mean(),
+            "recall_at_5": (score[truth, i] > at_5).mean(),
             "threshold": thresholds[i],
         }
-    if negative.any():
-        table[NEGATIVE] = {"detected": detected[np.ix_(negative, targets)].any(axis=1).mean()}
+    top = np.array(model.classes)[np.array(targets)[probabilities[~negative][:, targets].argmax(1)]]
+    table[NEGATIVE] = {"detected": found[np.ix_(negative, targets)].any(axis=1).mean() if negative.any() else np.nan,
+                       "macro_f1": f1_score(labels[~negative], top, labels=sorted(set(labels[~negative])), average="macro")}
     return table
 
 
@@ -82,9 +95,9 @@ def print_table(title: str, per_model: list[dict[str, dict[str, float]]]) -> Non
         low, high = (f([m[label]["threshold"] for m in per_model]) for f in (min, max))
         print(f"| {label} | {mean['recall']:.3f} | {mean['precision']:.3f} | {mean['ap']:.3f} | "
               f"{mean['recall_at_5']:.3f} | {low:.2f}–{high:.2f} |")
-    if NEGATIVE in per_model[0]:
-        shares = [m[NEGATIVE]["detected"] for m in per_model]
-        print(f"test negatives detected as a class: {np.mean(shares):.3f} (" + " / ".join(f"{s:.3f}" for s in shares) + ")")
+    shares, f1 = ([m[NEGATIVE][key] for m in per_model] for key in ("detected", "macro_f1"))
+    print(f"test negatives detected as a class: {np.mean(shares):.3f} (" + " / ".join(f"{s:.3f}" for s in shares) + ")")
+    print(f"top-class macro-F1 of the target clips: {np.mean(f1):.3f} (" + " / ".join(f"{s:.3f}" for s in f1) + ")")
 
 
 def main() -> None:
@@ -94,6 +107,7 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, help="a second folder source, scored on its own test split")
     parser.add_argument("--map", nargs="*", default=[], metavar="FROM=TO", help="label map for --extra")
     parser.add_argument("--threshold", type=float, help="decide every class at this threshold, not the checkpoint's")
+    parser.add_argument("--rule", choices=RULES, help="decide by this rule, not the checkpoint's")
     args = parser.parse_args()
     sets = [(args.root, {})]
     if args.extra:
@@ -102,7 +116,7 @@ def main() -> None:
         clips = test_clips(root, class_map)
         counts = ", ".join(f"{label} {n}" for label, n in clips["label"].value_counts().sort_index().items())
         print(f"\n{root}: {len(clips)} test clips ({counts})")
-        per_model = [scores(path, clips, args.threshold) for path in args.models]
+        per_model = [scores(path, clips, args.threshold, args.rule) for path in args.models]
         for path, table in zip(args.models, per_model):
             recalls = " ".join(f"{label} {v['recall']:.2f}" for label, v in table.items() if label != NEGATIVE)
             print(f"{path}: detection recall {recalls}")

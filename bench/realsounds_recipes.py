@@ -4,10 +4,14 @@ git + DVC copy of the project, with test macro-F1, CV macro-F1 and wall time as 
 Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recipes embed finetune scratch timeline]
                                           [--negatives] [--background] [--keep DIR] [--seconds S]
                                           [--set train.epochs=20 ...]
+                                          [--extra ../shared/realsounds-extra --map babycry=crying]
 
 Recipes start from configs/pretrained.yaml (embed: frozen AudioSet body + linear head) and change only
 what README "Real recordings" says to change for fine-tuning or for the resnet from scratch; `timeline` is
 configs/timeline.yaml as it stands (fine-tuning on 2 s clips with the negatives mixed in: needs --negatives).
+With --extra, a second folder source (labels mapped by --map, groups kept apart by a source prefix) is trained on
+too: both are written as one labels.csv of absolute paths, each with the test split (negatives included) that it
+has alone, so bench/decisions.py scores each set's own test split.
 """
 
 from __future__ import annotations
@@ -20,8 +24,12 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import yaml
 from repro_time import PROJECT, copy_pipeline, timed_repro
+
+from nonspeech.data.sources.listing import list_clips
+from nonspeech.labels import NEGATIVE
 
 FINETUNE_KEYS = ("embed", "inputs", "model", "train")  # taken from configs/timeline.yaml: fine-tuning mn04
 SCRATCH_KEYS = ("features", "embed", "inputs", "model", "train")  # taken from params.yaml: the demo resnet recipe
@@ -64,6 +72,22 @@ def set_dotted(params: dict, assignment: str) -> None:
     node[leaf] = yaml.safe_load(value)
 
 
+def merged_source(roots: dict[Path, dict[str, str]], out: Path) -> Path:
+    """Write out/labels.csv (target clips) and out/negatives/labels.csv of several folder sources with negatives/,
+    labels mapped, groups prefixed by the source's folder name, each source's test split as it has it alone."""
+    data = load("configs/pretrained.yaml")["data"]
+    tables = []
+    for root, class_map in roots.items():
+        clips, _ = list_clips("folder", root.resolve(), data["test_fraction"], data["split_seed"], None,
+                              root.resolve() / "negatives")
+        tables.append(clips.assign(label=clips["label"].replace(class_map), group=f"{root.name}:" + clips["group"]))
+    merged = pd.concat(tables)
+    (out / "negatives").mkdir(parents=True, exist_ok=True)
+    merged[merged["label"] != NEGATIVE].to_csv(out / "labels.csv", index=False)
+    merged[merged["label"] == NEGATIVE].to_csv(out / "negatives/labels.csv", index=False)
+    return out
+
+
 def run_recipe(
     name: str, root: Path, negatives: bool, background: bool, keep: Path | None, seconds: float | None,
     assignments: list[str],
@@ -103,9 +127,22 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="copy each recipe's final model.pt (and reports) here")
     parser.add_argument("--seconds", type=float, help="audio.seconds: clip and window length (default the config's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a further param change")
+    parser.add_argument("--extra", type=Path, help="a second folder source with negatives/, trained on too")
+    parser.add_argument("--map", nargs="*", default=[], metavar="FROM=TO", help="label map for --extra")
     args = parser.parse_args()
     if "timeline" in args.recipes and not args.negatives:
         parser.error("the timeline recipe mixes the negatives into its training clips: add --negatives")
+    if args.extra and not args.negatives:
+        parser.error("--extra merges both sets' negatives/: add --negatives")
+    with tempfile.TemporaryDirectory() as merged:
+        if args.extra:
+            class_map = dict(item.split("=", 1) for item in args.map)
+            args.root = merged_source({args.root: {}, args.extra: class_map}, Path(merged))
+        run_recipes(args)
+
+
+def run_recipes(args: argparse.Namespace) -> None:
+    """Each recipe's whole `dvc repro`, its row printed when done, the table at the end."""
     header = (
         f"\n== recipes on {args.root}, negatives {args.negatives}, background {args.background} ({os.cpu_count()} cores) ==\n"
         "| recipe | test macro-F1 | test accuracy | CV macro-F1 (3 folds) | negatives called a class: top class "

@@ -110,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--threshold", type=probability, metavar="P",
-        help="a class is detected in a file, or an event starts, where its probability is >= P, for every class "
-        "(default: the checkpoint's calibrated per-class thresholds, 0.5 for classes it has none for)",
+        help="a class is detected in a file, or an event starts, where its score is >= P, for every class: its "
+        "probability, or p / (p + p(other)) for checkpoints whose decision rule is versus_other (default: the "
+        "checkpoint's calibrated per-class thresholds, 0.5 for classes it has none for)",
     )
     predict.add_argument(
         "--hysteresis", type=probability, default=0.1, metavar="F",

@@ -1,5 +1,6 @@
-"""Stage train_final: per-class thresholds from the CV folds' out-of-fold predictions, then train on all
-training folds for train.epochs; the last epoch, with those thresholds, is the shipped model."""
+"""Stage train_final: per-class thresholds from the CV folds' out-of-fold predictions under the decision rule,
+then train on all training folds for train.epochs; the last epoch, with the rule and thresholds, is the shipped
+model."""
 
 from functools import partial
 from pathlib import Path
@@ -18,6 +19,7 @@ def main(params: dict) -> None:
     fold_ids = params["cv"]["fold_ids"]
     out_of_fold = pd.concat([pd.read_csv(f"data/models/fold{k}/predictions.csv") for k in fold_ids])
     classes = [c for c in out_of_fold.columns if c not in ("clip_id", "label")]
+    decide = params["thresholds"]
     launch(partial(
         train_and_save,
         Path("data/shards"), Path("data/stats/stats.json"),
@@ -25,7 +27,8 @@ def main(params: dict) -> None:
         model_name=params["model"]["name"], model_args=params["model"]["args"], model_weights=params["model"]["weights"],
         cfg=cfg,
         checkpoint_path=checkpoint_of("train_final"), resume_path=resume_path("train_final"),
-        thresholds=calibrate(out_of_fold, classes, params["thresholds"]["precision"], params["thresholds"]["floor"]),
+        decision={"decision_rule": decide["rule"], "thresholds": calibrate(
+            out_of_fold, classes, decide["rule"], decide["precision"], decide["floor"], decide["ceiling"])},
     ), cfg.device)
 
 

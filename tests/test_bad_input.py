@@ -22,6 +22,7 @@ import torch
 
 from nonspeech.cli import main
 from nonspeech.data.files import find_audio
+from nonspeech.decisions import decision_scores
 from nonspeech.features.frontends import feature_spec
 from nonspeech.inference.onnx_model import onnx_model
 from nonspeech.inference.torch_model import read_checkpoint, torch_model
@@ -34,14 +35,14 @@ CLASSES = ["breath", "cough", "crying", "laugh", "screaming", "sneeze", "yawn"]
 LOGMEL = {"n_fft": 512, "hop_length": 256, "n_mels": 32, "top_db": 80.0}
 
 
-def checkpoint(path: Path, thresholds: dict[str, float] | None = None) -> Path:
-    """A seeded untrained resnet on 1 s log-mels at 16 kHz, with `thresholds`, saved at `path`."""
+def checkpoint(path: Path, thresholds: dict[str, float] | None = None, classes: list[str] = CLASSES, **extra) -> Path:
+    """A seeded untrained resnet on 1 s log-mels at 16 kHz, with `thresholds` and any `extra` keys, saved at `path`."""
     torch.manual_seed(0)
-    network = build_model("resnet", len(CLASSES), widths=[4, 8, 8, 16], hidden=16, dropout=0.0)
+    network = build_model("resnet", len(classes), widths=[4, 8, 8, 16], hidden=16, dropout=0.0)
     features = feature_spec("logmel", 16000, 1.0, LOGMEL)
-    extra = {"thresholds": thresholds} if thresholds else {}
+    extra |= {"thresholds": thresholds} if thresholds else {}
     save_checkpoint(make_checkpoint(network, "resnet", {"widths": [4, 8, 8, 16], "hidden": 16, "dropout": 0.0},
-                                    CLASSES, features, {"mode": "global", "mean": -40.0, "std": 20.0}, **extra), path)
+                                    classes, features, {"mode": "global", "mean": -40.0, "std": 20.0}, **extra), path)
     return path
 
 
@@ -192,6 +193,32 @@ def test_onnx_export_carries_the_thresholds_and_detects_as_the_checkpoint_on_eve
         detected.append({r["file"]: [d["class"] for d in r["detected"]] for r in json.loads(out)})
     assert code == 0 and len(detected[0]) == len(files) and detected[0] == detected[1]
     assert 0 < sum(map(len, detected[0].values())) < len(files) * len(CLASSES)  # the thresholds decide something
+
+
+def test_onnx_export_carries_the_decision_rule_and_decides_as_the_checkpoint(
+    capsys: pytest.CaptureFixture, tmp_path: Path,
+) -> None:
+    """versus_other with `other` among the classes: the top target only, at its score against other."""
+    classes = [*CLASSES, "other"]
+    files, _ = find_audio([REALSOUNDS])
+    plain = torch_model(read_checkpoint(checkpoint(tmp_path / "raw.pt", classes=classes)))
+    scores = decision_scores(np.stack([r.probabilities for r in plain.classify(files)]), classes, "versus_other")
+    thresholds = {label: float(np.median(scores[:, i])) for i, label in enumerate(CLASSES)}
+    model = checkpoint(tmp_path / "model.pt", thresholds, classes, decision_rule="versus_other")
+    assert run(capsys, "export", "--model", model, "--out", tmp_path / "model.onnx")[0] == 0
+    assert onnx_model(tmp_path / "model.onnx").decision_rule == "versus_other"
+    detected = []
+    for source in (["--model", model], ["--onnx", tmp_path / "model.onnx"]):
+        code, out, _ = run(capsys, "predict", REALSOUNDS, *source, "--format", "json")
+        detected.append({r["file"]: [d["class"] for d in r["detected"]] for r in json.loads(out)})
+    assert code == 0 and detected[0] == detected[1]
+    assert max(map(len, detected[0].values())) == 1 and 0 < sum(map(len, detected[0].values())) < len(files)
+
+
+def test_a_checkpoint_with_an_unknown_decision_rule_is_one_line(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    model = checkpoint(tmp_path / "model.pt", decision_rule="odds")
+    code, _, err = run(capsys, "predict", REALSOUNDS / "cough", "--model", model)
+    assert code == 1 and err == [f"error: {model}: unknown decision rule 'odds'; valid: probability, versus_other"]
 
 
 @pytest.fixture

@@ -74,3 +74,13 @@ def test_the_stretches_outside_centred_windows_take_the_nearest_window() -> None
     np.testing.assert_allclose(edges, [0.0, 0.5, 1.5, 2.5, 3.0])
     np.testing.assert_allclose(scores[:, 0], [0.9, 0.9, 0.2, 0.2])
     assert spans(detect(windows, ["cough"], np.array([0.5]))) == [(0.0, 1.5, "cough")]
+
+
+def test_versus_other_events_weigh_each_class_against_other_and_report_probabilities() -> None:
+    probs = np.array([[0.45, 0.35, 0.2], [0.1, 0.1, 0.8], [0.45, 0.35, 0.2]])  # cough and sneeze share a sound
+    windows = Windows(np.arange(3.0), probs, seconds=3.0, length=1.0)
+    classes, half = ["cough", "sneeze", "other"], np.full(3, 0.6)
+    assert detect(windows, classes, half) == []  # no probability reaches 0.6
+    events = detect(windows, classes, half, rule="versus_other")  # 0.45 / 0.65 and 0.35 / 0.55 reach it
+    assert spans(events) == [(0.0, 1.0, "cough"), (0.0, 1.0, "sneeze"), (2.0, 3.0, "cough"), (2.0, 3.0, "sneeze")]
+    assert events[0].max_probability == pytest.approx(0.45)

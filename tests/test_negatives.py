@@ -20,6 +20,7 @@ from conftest import (
 )
 
 from nonspeech.data.sources.listing import list_clips
+from nonspeech.decisions import decision_scores, detected
 from nonspeech.evaluation.metrics import classification_metrics
 from nonspeech.evaluation.sums import predicted_classes
 from nonspeech.evaluation.thresholds import calibrate, detection_scores, threshold_for_precision
@@ -45,6 +46,19 @@ def test_negatives_join_as_class_other_with_their_own_groups_and_test_split(tmp_
     assert len(other) == 15 and set(clips["label"]) == {"cough", "laugh", "other"}
     assert other["group"].str.startswith("negative:").all()
     assert set(other["split"]) == {"train", "test"}
+
+
+def test_negatives_listed_by_a_labels_csv_of_paths_elsewhere(tmp_path: Path) -> None:
+    """A folder holding only labels.csv (absolute paths, explicit splits) is a negatives source, not an empty one."""
+    targets = write_folder(tmp_path / "targets", TARGETS, 6)
+    audio = write_folder(tmp_path / "audio", NOISES, 2)
+    paths = sorted(str(p) for p in audio.rglob("*.wav"))
+    (tmp_path / "listed").mkdir()
+    pd.DataFrame({"path": paths, "label": "other", "split": ["test", "train"] * 3}).to_csv(
+        tmp_path / "listed/labels.csv", index=False)
+    clips, _ = list_clips("folder", targets, 0.2, 0, negatives=tmp_path / "listed")
+    other = clips[clips["label"] == "other"]
+    assert sorted(other["path"]) == paths and (other["split"] == "test").sum() == 3
 
 
 def test_negatives_folder_errors_and_warning(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -120,17 +134,37 @@ def test_calibrated_thresholds_and_detection_scores() -> None:
         "cough": [0.9, 0.6, 0.2, 0.1, 0.7, 0.1], "laugh": [0.05, 0.3, 0.7, 0.8, 0.1, 0.1],
         "other": [0.05, 0.1, 0.1, 0.1, 0.2, 0.8],
     })
-    thresholds = calibrate(table, ["cough", "laugh", "other"], precision=1.0, floor=0.0)
+    classes = ["cough", "laugh", "other"]
+    thresholds = calibrate(table, classes, "probability", precision=1.0, floor=0.0, ceiling=1.0)
     assert thresholds == {"cough": 0.9, "laugh": 0.7}
-    assert calibrate(table, ["cough", "laugh", "other"], precision=1.0, floor=0.8) == {"cough": 0.9, "laugh": 0.8}
-    with pytest.raises(ValueError, match="thresholds.floor must be between 0 and 1, got 1.5"):
-        calibrate(table, ["cough", "laugh"], precision=1.0, floor=1.5)
+    assert calibrate(table, classes, "probability", precision=1.0, floor=0.8, ceiling=1.0) == {"cough": 0.9, "laugh": 0.8}
+    with pytest.raises(ValueError, match="0 <= floor <= ceiling <= 1, got 1.5 and 1.0"):
+        calibrate(table, classes, "probability", precision=1.0, floor=1.5, ceiling=1.0)
     with pytest.raises(ValueError, match="thresholds.precision must be above 0 and at most 1, got 70"):
-        calibrate(table, ["cough", "laugh"], precision=70, floor=0.5)
-    scores = detection_scores(table, thresholds)
+        calibrate(table, classes, "probability", precision=70, floor=0.5, ceiling=1.0)
+    scores = detection_scores(table, thresholds, "probability")
     assert scores["cough"] == {"threshold": 0.9, "precision": 1.0, "recall": 0.5, "support": 2}
     assert scores["other"] == {"called_a_class": 0.0, "support": 2}
-    assert detection_scores(table, {"cough": 0.5, "laugh": 0.5})["other"]["called_a_class"] == 0.5
+    assert detection_scores(table, {"cough": 0.5, "laugh": 0.5}, "probability")["other"]["called_a_class"] == 0.5
+    # versus_other: cough b is 0.6 / (0.6 + 0.1) = 0.857 against other, laugh c 0.7 / 0.8 = 0.875; ceiling caps
+    assert calibrate(table, classes, "versus_other", 1.0, 0.0, 1.0) == pytest.approx({"cough": 6 / 7, "laugh": 0.875})
+    assert calibrate(table, classes, "versus_other", 1.0, 0.0, 0.86) == pytest.approx({"cough": 6 / 7, "laugh": 0.86})
+    both = detection_scores(table, {"cough": 0.85, "laugh": 0.85}, "versus_other")
+    assert [both[c]["recall"] for c in ("cough", "laugh")] == [1.0, 1.0] and both["other"]["called_a_class"] == 0.0
+
+
+def test_versus_other_detects_the_top_target_against_other_alone() -> None:
+    classes = ["cough", "other", "sneeze"]
+    probabilities = np.array([[0.45, 0.2, 0.35], [0.2, 0.7, 0.1], [0.3, 0.0, 0.7]])
+    half = np.full(3, 0.5)
+    assert not detected(probabilities, classes, half, "probability")[0].any()  # spread over similar classes: none
+    np.testing.assert_array_equal(detected(probabilities, classes, half, "versus_other"),
+                                  [[True, False, False], [False, False, False], [False, False, True]])
+    np.testing.assert_allclose(decision_scores(probabilities, classes, "versus_other")[0], [0.45 / 0.65, 0, 0.35 / 0.55])
+    np.testing.assert_allclose(decision_scores(probabilities[:, [0, 2]], ["cough", "sneeze"], "versus_other"),
+                               probabilities[:, [0, 2]])  # no other: the probabilities
+    with pytest.raises(ValueError, match="unknown decision rule 'odds'; valid: probability, versus_other"):
+        decision_scores(probabilities, classes, "odds")
 
 
 @pytest.mark.parametrize("frontend", ["logmel", "efficientat"])

@@ -20,7 +20,8 @@ from conftest import PRECOMPUTE_STAGES, PROJECT, TRAINING_STAGES, dvc, run_env, 
 
 pytestmark = pytest.mark.pipeline
 
-COMPARED = {"test.macro_f1", "test.accuracy", "test.loss", "cv.macro_f1", "cv.macro_f1_std"}
+COMPARED = {"test.macro_f1", "test.accuracy", "test.loss", "test.detection_recall", "test.detection_recall_min",
+            "cv.macro_f1", "cv.macro_f1_std"}
 
 
 def readme_exp_show() -> list[str]:

@@ -11,10 +11,11 @@ import pandas as pd
 
 from nonspeech.data.loader import batch_loader, batch_pipeline
 from nonspeech.data.shard_set import read_meta, shard_set
+from nonspeech.decisions import DEFAULT_RULE
 from nonspeech.devices.select import on_device, resolve_device
 from nonspeech.evaluation.metrics import cv_summary
 from nonspeech.evaluation.sums import Predictions, evaluate, padded, summarize
-from nonspeech.evaluation.thresholds import detection_scores
+from nonspeech.evaluation.thresholds import detection_scores, detection_summary
 from nonspeech.features.frontends import describe
 from nonspeech.features.normalize import Normalize
 from nonspeech.labels import negative_index
@@ -85,8 +86,14 @@ def evaluate_model(
     test, predictions, classes = score_checkpoint(model_path, shards_root, splits, device_name, batch_size, workers, bf16)
     folds = {name: json.loads(Path(path).read_text())["val"]["macro_f1"] for name, path in fold_metrics.items()}
     cv = cv_summary(folds)
+    checkpoint = load_checkpoint(model_path)
+    detection = detection_scores(predictions_table(predictions, classes), checkpoint.get("thresholds") or {},
+                                 checkpoint.get("decision_rule", DEFAULT_RULE))
     metrics = {
-        "test": {key: test[key] for key in ("macro_f1", "accuracy", "loss", "negatives_called_a_class") if key in test},
+        "test": {
+            **{key: test[key] for key in ("macro_f1", "accuracy", "loss", "negatives_called_a_class") if key in test},
+            **detection_summary(detection),
+        },
         "cv": {"macro_f1": cv["mean"], "macro_f1_std": cv["std"]},
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -100,7 +107,6 @@ def evaluate_model(
     pd.DataFrame({"fold": list(folds), "macro_f1": list(folds.values())}).to_csv(out_dir / "cv_folds.csv", index=False)
     errors = confident_errors(predictions, classes, n_errors)
     errors.to_csv(out_dir / "errors.csv", index=False)
-    detection = detection_scores(predictions_table(predictions, classes), load_checkpoint(model_path)["thresholds"])
     (out_dir / "detection.json").write_text(json.dumps(detection, indent=1) + "\n")
     print_summary("evaluate", {
         "test clips": len(predictions.clip_ids), "test loss": round(test["loss"], 4),

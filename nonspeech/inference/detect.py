@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nonspeech.decisions import DEFAULT_RULE, decision_scores, detected
 from nonspeech.events import POOLS, Event
 from nonspeech.labels import NEGATIVE
 
@@ -63,11 +64,13 @@ def active_runs(scores: np.ndarray, high: float, low: float) -> list[tuple[int, 
 
 def detect(
     windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
-    pool: str = "mean",
+    pool: str = "mean", rule: str = DEFAULT_RULE,
 ) -> list[Event]:
-    """Events per class: runs of cells whose score reaches the class threshold somewhere and stays at or above
-    (1 - hysteresis) x threshold, at least min_duration seconds long; the background class is never reported."""
-    edges, scores = cell_scores(windows, pool)
+    """Events per class: runs of cells whose decision score (of the pooled probabilities, by `rule`) reaches the
+    class threshold somewhere and stays at or above (1 - hysteresis) x threshold, at least min_duration seconds
+    long, with the run's max and mean probability; the background class is never reported."""
+    edges, probabilities = cell_scores(windows, pool)
+    scores = decision_scores(probabilities, classes, rule)
     events = []
     for index, label in enumerate(classes):
         if label == NEGATIVE:
@@ -75,7 +78,7 @@ def detect(
         high = thresholds[index]
         for i, j in active_runs(scores[:, index], high, high * (1.0 - hysteresis)):
             if edges[j] - edges[i] >= min_duration:
-                run = scores[i:j, index]
+                run = probabilities[i:j, index]
                 events.append(Event(float(edges[i]), float(edges[j]), label, float(run.max()), float(run.mean())))
     return sorted(events, key=lambda s: (s.start, s.label))
 
@@ -86,7 +89,9 @@ def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[s
     return [(classes[i], float(probabilities[i])) for i in order]
 
 
-def detections(probabilities: np.ndarray, classes: list[str], thresholds: np.ndarray) -> list[tuple[str, float]]:
-    """The target classes whose probability reaches their threshold, most probable first (NEGATIVE never)."""
-    return [(label, p) for label, p in top_k(probabilities, classes, len(classes))
-            if label != NEGATIVE and p >= thresholds[classes.index(label)]]
+def detections(
+    probabilities: np.ndarray, classes: list[str], thresholds: np.ndarray, rule: str,
+) -> list[tuple[str, float]]:
+    """The target classes detected by `rule` at their thresholds, with their probabilities, most probable first."""
+    found = detected(probabilities[None], classes, thresholds, rule)[0]
+    return [(label, p) for label, p in top_k(probabilities, classes, len(classes)) if found[classes.index(label)]]

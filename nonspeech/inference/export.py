@@ -5,7 +5,7 @@ samples = round(features.seconds * sample_rate) (decode, downmix, resample, pad 
 and outputs class probabilities (batch, classes), computed as in training (nonspeech.models.outputs: softmax, or
 per-class sigmoids with `other` = 1 - the highest). The log-mel front end and the normalisation
 are inside. Class names and feature parameters are stored as JSON in the ONNX metadata_props (keys
-"classes", "features", "model", "activation", "thresholds", "input", "output") or in the TorchScript extra file "nonspeech.json".
+"classes", "features", "model", "activation", "thresholds", "decision_rule", "input", "output") or in the TorchScript extra file "nonspeech.json".
 ONNX has no export for torch.stft's complex output, so the ONNX front end computes the STFT as a
 conv1d over a windowed-DFT basis (PowerSTFT with conv=True).
 """
@@ -19,6 +19,7 @@ import onnx
 import torch
 from torch import nn
 
+from nonspeech.decisions import DEFAULT_RULE
 from nonspeech.inference.model import clip_samples
 from nonspeech.inference.onnx_graph import onnx_buffer
 from nonspeech.inference.preprocessing import preprocessing
@@ -45,6 +46,7 @@ def metadata(checkpoint: dict) -> dict[str, str]:
         "model": json.dumps(checkpoint["model"]),
         "activation": output_of(checkpoint),
         "thresholds": json.dumps({str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}),
+        "decision_rule": checkpoint.get("decision_rule", DEFAULT_RULE),
         "input": INPUT_DOC,
         "output": OUTPUT_DOC,
     }

@@ -13,6 +13,7 @@ import torch
 
 from nonspeech.data.audio import AudioError
 from nonspeech.data.stream import head_clip, open_recording
+from nonspeech.decisions import DEFAULT_RULE
 from nonspeech.inference.detect import Windows
 from nonspeech.inference.sliding import Framer, slide, waveform_framer
 
@@ -40,8 +41,8 @@ def clip_samples(features: dict) -> int:
 class LoadedModel:
     """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), a
     function giving the framer that slides it over a recording's frames, made on first use (None: windows are cut
-    from the waveform), per-class decision thresholds (absent: 0.5) and the seconds at the centre of each timeline
-    window that its probabilities describe (None: the whole window)."""
+    from the waveform), per-class decision thresholds (absent: 0.5), the seconds at the centre of each timeline
+    window that its probabilities describe (None: the whole window) and the decision rule the thresholds apply by."""
 
     classes: list[str]
     features: dict
@@ -49,6 +50,7 @@ class LoadedModel:
     framer: Callable[[], Framer] | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
     span: float | None = None
+    decision_rule: str = DEFAULT_RULE
 
     def classify(self, paths: Iterable[Path], batch_size: int = BATCH_SIZE) -> Iterator[FileResult]:
         """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in

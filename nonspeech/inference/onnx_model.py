@@ -11,6 +11,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from nonspeech.decisions import DEFAULT_RULE, check_rule
 from nonspeech.errors import ModelError
 from nonspeech.inference.model import LoadedModel
 from nonspeech.inference.onnx_graph import onnx_buffer
@@ -41,8 +42,12 @@ def onnx_model(path: Path) -> LoadedModel:
         thresholds = {str(k): float(v) for k, v in json.loads(props.get("thresholds", "{}")).items()}
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: no nonspeech metadata (classes, features); export it with `nonspeech export`") from exc
+    try:
+        rule = check_rule(props.get("decision_rule", DEFAULT_RULE))
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from exc
 
     def probabilities(waveforms: np.ndarray) -> np.ndarray:
         return session.run(None, {"waveform": np.ascontiguousarray(waveforms, dtype=np.float32)})[0]
 
-    return LoadedModel(classes, features, probabilities, thresholds=thresholds)
+    return LoadedModel(classes, features, probabilities, thresholds=thresholds, decision_rule=rule)

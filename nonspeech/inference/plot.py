@@ -11,18 +11,20 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nonspeech.decisions import decision_scores  # noqa: E402
 from nonspeech.events import Event  # noqa: E402
 from nonspeech.inference.detect import Windows, cell_scores  # noqa: E402
 from nonspeech.labels import NEGATIVE  # noqa: E402
 
 
 def plot_timeline(
-    windows: Windows, classes: list[str], events: list[Event], thresholds: np.ndarray, pool: str, out: Path,
-    title: str,
+    windows: Windows, classes: list[str], events: list[Event], thresholds: np.ndarray, pool: str, rule: str,
+    out: Path, title: str,
 ) -> None:
-    """Write one row per target class: the score of every stretch between window edges (what detection thresholds),
-    the class threshold dashed, and the class's events shaded."""
-    edges, scores = cell_scores(windows, pool)
+    """Write one row per target class: the decision score (by `rule`) of every stretch between window edges, the
+    class threshold dashed, and the class's events shaded."""
+    edges, probabilities = cell_scores(windows, pool)
+    scores = decision_scores(probabilities, classes, rule)
     targets = [i for i, label in enumerate(classes) if label != NEGATIVE]
     figure, axes = plt.subplots(len(targets), 1, sharex=True, squeeze=False,
                                 figsize=(min(40.0, 6.0 + windows.seconds / 10.0), 0.9 * len(targets) + 1.2))

@@ -62,7 +62,7 @@ def file_results(model: LoadedModel, files: list[Path], k: int, threshold: float
             notes.add("note", f"{result.seconds:.0f} s long: classified by its first {model.features['seconds']:g} s "
                       "only (--window gives a timeline of the whole file)")
         top = top_k(result.probabilities, model.classes, k)
-        found = detections(result.probabilities, model.classes, thresholds)
+        found = detections(result.probabilities, model.classes, thresholds, model.decision_rule)
         row = [result.path, *(value for pair in top for value in pair), ",".join(label for label, _ in found) or "none"]
         yield [[*row, notes.cell(), ""]], {
             "file": result.path, "error": None, "seconds": result.seconds, "notes": notes.lines,
@@ -91,11 +91,11 @@ def timeline_results(
         if windows.seconds < window_seconds:
             notes.add("note", f"{windows.seconds:.2f} s, shorter than one {window_seconds:g} s window: scored as one "
                       "window, zero-padded")
-        events = detect(windows, model.classes, thresholds, hysteresis, min_duration, pool)
+        events = detect(windows, model.classes, thresholds, hysteresis, min_duration, pool, model.decision_rule)
         if plot is not None:
             from nonspeech.inference.plot import plot_timeline  # matplotlib only when a plot is asked for
 
-            plot_timeline(windows, model.classes, events, thresholds, pool,
+            plot_timeline(windows, model.classes, events, thresholds, pool, model.decision_rule,
                           per_recording(plot, names[path]) if names else plot, title=str(path))
         found = [[str(path), e.start, e.end, e.label, e.max_probability, e.mean_probability] for e in events]
         rows = found or ([[str(path), *[""] * (len(WINDOW_COLUMNS) - 1)]] if notes.lines else [])

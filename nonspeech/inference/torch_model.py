@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nonspeech.decisions import DEFAULT_RULE, check_rule
 from nonspeech.errors import ModelError
 from nonspeech.features.frontends import input_bins
 from nonspeech.inference.model import LoadedModel, clip_samples
@@ -43,6 +44,10 @@ def check_checkpoint(checkpoint: dict, path: Path) -> None:
         raise ModelError(f"{path}: checkpoint lacks feature parameters {', '.join(missing)}")
     if "embedding" in features and "embedder_state" not in checkpoint:
         raise ModelError(f"{path}: trained on clip embeddings but holds no embedding body (embedder_state)")
+    try:
+        check_rule(checkpoint.get("decision_rule", DEFAULT_RULE))
+    except ValueError as exc:
+        raise ModelError(f"{path}: {exc}") from exc
     bins = input_bins(features)
     for key in ("mean", "std"):
         size = np.size(checkpoint.get("normalization", {}).get(key, []))
@@ -189,5 +194,6 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
 
     window = clip_samples(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
-    return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span)
+    rule = checkpoint.get("decision_rule", DEFAULT_RULE)
+    return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span, rule)
 

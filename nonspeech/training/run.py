@@ -37,18 +37,18 @@ def nested(row: dict[str, float]) -> dict:
 def train_and_save(
     shards_root: str | Path, stats_path: Path, train_splits: list[str], val_splits: list[str], stats_key: str,
     model_name: str, model_args: dict, model_weights: str | None, cfg: TrainConfig, checkpoint_path: Path,
-    resume_path: Path, thresholds: dict[str, float] | None = None,
+    resume_path: Path, decision: dict | None = None,
 ) -> dict:
     """Train on train_splits (normalised with stats[stats_key]), starting from pretrained model_weights when
     given; keep the best epoch on val_splits or the last without them; write the checkpoint (with the embedding
-    body for clip-embedding shards, and the detection thresholds when given), metrics.json, curves and, with
+    body for clip-embedding shards, and `decision` when given: its decision_rule and thresholds), metrics.json, curves and, with
     validation, the kept model's validation predictions.csv beside it (rank 0); return the metrics."""
     start = time.perf_counter()
     world = join_world(resolve_device(cfg.device))
     try:
         return _train_and_save(
             shards_root, stats_path, train_splits, val_splits, stats_key, model_name, model_args, model_weights, cfg,
-            checkpoint_path, resume_path, thresholds, world, start,
+            checkpoint_path, resume_path, decision, world, start,
         )
     finally:
         leave_world()
@@ -57,7 +57,7 @@ def train_and_save(
 def _train_and_save(
     shards_root: str | Path, stats_path: Path, train_splits: list[str], val_splits: list[str], stats_key: str,
     model_name: str, model_args: dict, model_weights: str | None, cfg: TrainConfig, checkpoint_path: Path,
-    resume_path: Path, thresholds: dict[str, float] | None, world: World, start: float,
+    resume_path: Path, decision: dict | None, world: World, start: float,
 ) -> dict:
     meta = read_meta(shards_root)
     classes = meta["classes"]
@@ -92,7 +92,7 @@ def _train_and_save(
         epoch=result.epoch, output=cfg.output, train=dataclasses.asdict(cfg), train_splits=list(train_splits),
         validation={k: v for k, v in result.metrics.items() if k != "confusion_matrix"} if val_set else None,
         **({"embedder_state": embedder.state_dict()} if embedder else {}),
-        **({"thresholds": thresholds} if thresholds else {}),
+        **(decision or {}),
     )
     save_checkpoint(checkpoint, checkpoint_path)
     if val_set:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from nonspeech.data.files import is_audio
 from nonspeech.data.grouped import grouped_folds
-from nonspeech.data.sources.folder import list_folder
+from nonspeech.data.sources.folder import LABELS_CSV, list_folder
 from nonspeech.data.sources.nonspeech7k import list_nonspeech7k
 from nonspeech.labels import NEGATIVE
 
@@ -52,10 +52,11 @@ def with_test_split(clips: pd.DataFrame, test_fraction: float, seed: int) -> pd.
 
 def list_negatives(root: Path, targets: list[str], test_fraction: float, seed: int) -> pd.DataFrame:
     """Non-target clips from a folder source, relabelled NEGATIVE, their groups kept apart from the targets';
-    none (with a warning) when the folder holds no audio; ValueError when its classes collide with targets."""
+    none (with a warning) when the folder holds neither audio nor a labels.csv; ValueError when its classes
+    collide with targets."""
     if not root.is_dir():
         raise FileNotFoundError(f"data.negatives {root} is not a folder")
-    if not any(is_audio(p) for p in root.rglob("*")):
+    if not (root / LABELS_CSV).is_file() and not any(is_audio(p) for p in root.rglob("*")):
         print(f"warning: data.negatives {root} holds no audio files: training without negatives")
         return pd.DataFrame(columns=CLIP_COLUMNS)
     if NEGATIVE in targets:
