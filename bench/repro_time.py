@@ -77,7 +77,7 @@ def main() -> None:
     for stage, seconds in stages.items():
         print(f"  {stage:<12} {seconds:6.1f} s")
     print(f"  {'total':<12} {total:6.1f} s  ({total / 60:.1f} min, DVC's own work included)")
-    print(f"  test macro-F1 {test['test']['macro_f1']:.3f}, CV macro-F1 {test['cv']['mean']:.3f} ± {test['cv']['std']:.3f}")
+    print(f"  test macro-F1 {test['test']['macro_f1']:.3f}, CV macro-F1 {test['cv']['macro_f1']:.3f} ± {test['cv']['macro_f1_std']:.3f}")
 
 
 if __name__ == "__main__":

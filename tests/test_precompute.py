@@ -13,6 +13,7 @@ import zarr
 from nonspeech7k_replica import make_nonspeech7k_replica
 
 from nonspeech.data.audio import decode_mono
+from nonspeech.data.clip_arrays import from_pcm16, open_waveforms, to_pcm16
 from nonspeech.data.ingest import IngestError, ingest
 from nonspeech.data.loader import batch_loader, batch_pipeline, shard_urls
 from nonspeech.data.sources.listing import list_clips
@@ -119,8 +120,20 @@ def test_bad_audio_is_quarantined_with_its_reason_and_nothing_is_lost(tmp_path: 
         assert reasons[name].startswith(prefix), (name, reasons[name])
     manifest = pd.read_csv(out / "manifest.csv")
     assert len(manifest) + len(report) == len(clips) == summary["listed"]
-    waves = zarr.open_array(out / "waveforms.zarr", mode="r")
-    assert waves.shape == (12, 32000) and np.isfinite(waves[:]).all() and (np.abs(waves[:]).max(axis=1) > 0).all()
+    pcm, peak, attrs = open_waveforms(out / "waveforms.zarr")
+    waves = from_pcm16(pcm[:], peak[:])
+    assert waves.shape == (12, 32000) and attrs == {"sample_rate": 32000, "seconds": 1.0}
+    assert np.isfinite(waves).all() and (np.abs(waves).max(axis=1) > 0).all()
+
+
+def test_waveforms_keep_16_bits_below_each_clips_own_peak() -> None:
+    """A quiet clip (peak -60 dBFS) keeps its shape: rounding is relative to its peak, not to full scale."""
+    t = np.arange(16000) / 16000
+    clips = np.stack([0.9 * np.sin(2 * np.pi * 440 * t), 0.001 * np.sin(2 * np.pi * 440 * t), np.zeros(16000)])
+    pcm, peak = to_pcm16(clips)
+    assert pcm.dtype == np.int16 and np.abs(pcm[:2]).max(axis=1).tolist() == [32767, 32767] and peak[2] == 0
+    error = np.abs(from_pcm16(pcm, peak) - clips).max(axis=1)
+    assert (error <= peak / 32767).all() and error[1] < 1e-7
 
 
 def test_too_many_bad_clips_fail_with_a_clear_message(tmp_path: Path) -> None:

@@ -13,14 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import zarr
-from zarr.codecs import BloscCodec
 
 from nonspeech.data.audio import AudioError, load_clip
+from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_waveforms, to_pcm16
 from nonspeech.data.sources.listing import class_names
 from nonspeech.parallel import parallel_map
 from nonspeech.report import print_summary
-
-CHUNK_CLIPS = 32
 
 
 class IngestError(RuntimeError):
@@ -98,11 +96,8 @@ def ingest(
         raise IngestError(f"{len(missing)} listed file(s) missing under {root}, e.g.:\n  {shown}")
     length = int(round(sample_rate * seconds))
     out_dir.mkdir(parents=True, exist_ok=True)
-    waves = zarr.create_array(
-        store=out_dir / "waveforms.zarr", shape=(len(clips), length), chunks=(CHUNK_CLIPS, length),
-        dtype="float32", compressors=BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"), overwrite=True,
-        attributes={"sample_rate": sample_rate, "seconds": seconds},
-    )
+    pcm, peak = create_waveforms(out_dir / "waveforms.zarr", len(clips), length,
+                                 {"sample_rate": sample_rate, "seconds": seconds})
     relative = [relative_path(p, root) for p in clips["path"]]
     kept_rows, quarantined, warned, buffer = [], [], [], []
     decode = partial(_decode, sample_rate=sample_rate, length=length, truncated=truncated)
@@ -118,11 +113,12 @@ def ingest(
             "path": rel, "orig_rate": outcome.rate,
             "orig_channels": outcome.channels, "orig_seconds": round(outcome.seconds, 4),
         })
-        buffer.append(outcome.clip)
+        buffer.append(to_pcm16(outcome.clip))
         if len(buffer) == CHUNK_CLIPS:
-            _flush(waves, buffer, len(kept_rows))
-    _flush(waves, buffer, len(kept_rows))
-    waves.resize((len(kept_rows), length))
+            _flush(pcm, peak, buffer, len(kept_rows))
+    _flush(pcm, peak, buffer, len(kept_rows))
+    pcm.resize((len(kept_rows), length))
+    peak.resize((len(kept_rows),))
 
     listed = len(clips) + len(excluded)
     report = pd.DataFrame(quarantined, columns=["path", "label", "split", "reason"])
@@ -164,8 +160,9 @@ def class_counts(manifest: pd.DataFrame) -> dict[str, str]:
     }
 
 
-def _flush(waves: zarr.Array, buffer: list[np.ndarray], end: int) -> None:
+def _flush(pcm: zarr.Array, peak: zarr.Array, buffer: list[tuple[np.ndarray, np.ndarray]], end: int) -> None:
     if buffer:
-        waves[end - len(buffer):end] = np.stack(buffer)
+        pcm[end - len(buffer):end] = np.stack([clip for clip, _ in buffer])
+        peak[end - len(buffer):end] = np.array([level for _, level in buffer])
         buffer.clear()
 

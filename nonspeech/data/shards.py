@@ -15,6 +15,7 @@ import zarr
 from nonspeech.report import print_summary
 
 SHARD_PATTERN = "shard-{:05d}.tar"
+READ_CLIPS = 4096  # clips whose features a split's writer holds at once (4 s log-mels: about 260 MB)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -26,30 +27,37 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 def write_split(
     out_dir: Path, features: zarr.Array, rows: pd.DataFrame, class_index: dict[str, int], n_shards: int, seed: int
 ) -> dict[str, int]:
-    """Write one split (rows carry `row`, an index into features) round-robin into n_shards tars in seeded random order."""
+    """Write one split (rows carry `row`, an index into features) round-robin into n_shards tars in seeded random
+    order, reading the features of as many tars at a time as fit in READ_CLIPS clips (at least one tar's)."""
     if rows.empty:
         raise ValueError(f"no clips for {out_dir.name}: every fold and the test split need at least one clip")
     out_dir.mkdir(parents=True, exist_ok=True)
     order = rows.sample(frac=1.0, random_state=seed)
-    sorted_rows = np.sort(order["row"].to_numpy())
-    block = features.oindex[sorted_rows, :, :].astype(np.float16)  # one chunk-friendly read per split
-    position = {row: i for i, row in enumerate(sorted_rows)}
+    records = list(order.itertuples(index=False))
     names = [SHARD_PATTERN.format(i) for i in range(min(n_shards, len(order)))]
-    # an integer mtime: a float one makes tarfile add a PAX header to every member, doubling the reader's parsing
-    writers = [wds.TarWriter(str(out_dir / name), mtime=0, encoder=False) for name in names]
+    shard_of_slot = np.arange(len(order)) % len(names)
+    per_pass = max(1, READ_CLIPS // -(-len(order) // len(names)))
     sizes = dict.fromkeys(names, 0)
-    for slot, rec in enumerate(order.itertuples(index=False)):
-        shard = slot % len(names)
-        meta = {"clip_id": rec.clip_id, "group": str(rec.group), "label": rec.label}
-        writers[shard].write({
-            "__key__": rec.clip_id,
-            "npy": _npy_bytes(block[position[rec.row]]),
-            "cls": str(class_index[rec.label]).encode(),
-            "json": json.dumps(meta).encode(),
-        })
-        sizes[names[shard]] += 1
-    for writer in writers:
-        writer.close()
+    for first in range(0, len(names), per_pass):
+        slots = np.flatnonzero((shard_of_slot >= first) & (shard_of_slot < first + per_pass))
+        sorted_rows = np.sort(order["row"].to_numpy()[slots])
+        block = features.oindex[sorted_rows, :, :].astype(np.float16, copy=False)  # one chunk-friendly read per pass
+        position = {row: i for i, row in enumerate(sorted_rows)}
+        # an integer mtime: a float one makes tarfile add a PAX header to every member, doubling the reader's parsing
+        writers = {shard: wds.TarWriter(str(out_dir / names[shard]), mtime=0, encoder=False)
+                   for shard in range(first, min(first + per_pass, len(names)))}
+        for slot in slots:
+            rec, shard = records[slot], shard_of_slot[slot]
+            meta = {"clip_id": rec.clip_id, "group": str(rec.group), "label": rec.label}
+            writers[shard].write({
+                "__key__": rec.clip_id,
+                "npy": _npy_bytes(block[position[rec.row]]),
+                "cls": str(class_index[rec.label]).encode(),
+                "json": json.dumps(meta).encode(),
+            })
+            sizes[names[shard]] += 1
+        for writer in writers.values():
+            writer.close()
     (out_dir / "sizes.json").write_text(json.dumps({"samples": len(rows), "shards": sizes}, indent=1) + "\n")
     return sizes
 

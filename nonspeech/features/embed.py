@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import zarr
-from zarr.codecs import BloscCodec
 
+from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_clip_array
 from nonspeech.features.frontends import power_domain
 from nonspeech.features.mixing import add_at_snr, delay
 from nonspeech.models.efficientat import file_sha256, load_audioset
@@ -24,7 +24,6 @@ from nonspeech.models.embedding import AudioSetEmbedder
 from nonspeech.models.fused import for_inference
 from nonspeech.report import print_summary
 
-CHUNK_CLIPS = 256
 BATCH = 16
 MAX_DELAY = 0.5  # noisy views delay the clip by up to this fraction of the window
 
@@ -85,23 +84,20 @@ def compute_embeddings(
     if views:
         plan = [torch.from_numpy(a) for a in plan_views(pool_of_row, is_negative, views, snr_db, features.shape[2], seed)]
         negative_rows = np.flatnonzero(is_negative)
-        negatives = torch.from_numpy(features.get_orthogonal_selection((negative_rows,)))
+        negatives = torch.from_numpy(features.get_orthogonal_selection((negative_rows,)).astype(np.float32))
         position = torch.from_numpy(np.searchsorted(negative_rows, plan[0].numpy()))
     attrs = {
         **spec, "embedding": {**embedding_spec(weights, width, tags, embedder.dims), "views": views},
         "versions": {p: version(p) for p in ("torch", "numpy", "zarr")},
     }
-    out = zarr.create_array(
-        store=out_path, shape=(n_clips, embedder.dims, 1 + views), chunks=(CHUNK_CLIPS, embedder.dims, 1 + views),
-        dtype="float32", compressors=BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"), overwrite=True, attributes=attrs,
-    )
+    out = create_clip_array(out_path, (n_clips, embedder.dims, 1 + views), "float32", attrs)
 
     def embed(clips: torch.Tensor) -> torch.Tensor:
         return torch.cat([embedder(part) for part in clips.split(BATCH)])
 
     with torch.inference_mode():
         for lo in range(0, n_clips, CHUNK_CLIPS):
-            block = torch.from_numpy(features[lo:lo + CHUNK_CLIPS])
+            block = torch.from_numpy(features[lo:lo + CHUNK_CLIPS].astype(np.float32))
             hi = lo + len(block)
             columns = [embed(block)] + [
                 embed(noisy_views(block, negatives[position[lo:hi, v]], plan[1][lo:hi, v], plan[2][lo:hi, v], spec))
