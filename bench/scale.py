@@ -3,11 +3,14 @@ git + DVC copy of the project: per stage the wall time, clips/s, peak RSS (the s
 the workspace outputs and in the DVC cache; then the time of `dvc status` and of a no-op `dvc repro`.
 
 Usage: python bench/scale.py [--clips 100000] [--seconds 4] [--rate 32000] [--embed] [--dir DIR]
+       python bench/scale.py --demo 391   (the demo set at 391 source clips per class, about 6,800 clips)
 
 The clips are 16-bit mono WAVs of tones in noise, seven classes in class folders (the `folder` source), written
 in parallel under DIR/repo/data/raw/scale (DIR: a temporary folder, removed at the end, unless given). Disk figures
 count every file once, however many hard links it has; "raw" is the synthesised audio.
 `--embed` adds the pretrained recipe's `embed@mn04` stage (the efficientat front end and the mn04 body).
+`--demo N` measures the demo set instead (its `demo` stage first; its WAVs, mixed rates and formats, are then a DVC
+output, in the cache too), with "raw" its WAVs.
 """
 
 from __future__ import annotations
@@ -76,10 +79,15 @@ def run_measured(cmd: list[str], repo: Path, env: dict) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
-def params_for(repo: Path, seconds: float, embed: bool) -> dict:
-    """The repo's params on the synthesised folder; with `embed`, configs/pretrained.yaml's front end and embedder."""
+def params_for(repo: Path, seconds: float, embed: bool, demo: int | None) -> dict:
+    """The repo's params on the synthesised folder (or the demo set of `demo` clips per class); with `embed`,
+    configs/pretrained.yaml's front end and embedder."""
     params = yaml.safe_load((PROJECT / ("configs/pretrained.yaml" if embed else "params.yaml")).read_text())
-    params["data"] |= {"source": "folder", "root": "data/raw/scale", "negatives": "data/raw/negatives"}
+    if demo:
+        params["data"] |= {"source": "demo", "root": "data/raw/demo", "negatives": "data/raw/negatives"}
+        params["demo"]["clips_per_class"] = demo
+    else:
+        params["data"] |= {"source": "folder", "root": "data/raw/scale", "negatives": "data/raw/negatives"}
     params["audio"]["seconds"] = seconds
     return params
 
@@ -91,21 +99,27 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=32000, help="sample rate of the synthesised WAVs")
     parser.add_argument("--embed", action="store_true", help="also run embed@mn04 (configs/pretrained.yaml)")
     parser.add_argument("--dir", type=Path, help="work here (kept) instead of a temporary folder")
+    parser.add_argument("--demo", type=int, metavar="N", help="the demo set at N source clips per class instead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         repo = (args.dir or Path(tmp)) / "repo"
         repo.mkdir(parents=True)
         copy_pipeline(repo)
-        params = params_for(repo, args.seconds, args.embed)
+        params = params_for(repo, args.seconds, args.embed, args.demo)
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-        start = time.perf_counter()
-        synthesise(repo / params["data"]["root"], args.clips, args.seconds, args.rate, os.cpu_count() or 1)
-        raw, raw_files = disk(repo / params["data"]["root"], set())
-        print(f"\n== {args.clips} clips of {args.seconds:g} s at {args.rate} Hz ({os.cpu_count()} cores): "
-              f"{raw / 1e9:.2f} GB of WAV in {time.perf_counter() - start:.0f} s ==")
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                "PYTHONPATH": str(repo)}
         dvc = [sys.executable, "-m", "dvc"]
+        start = time.perf_counter()
+        if args.demo:
+            run_measured([*dvc, "repro", "--single-item", "demo"], repo, env)
+            args.clips = sum(1 for _ in (repo / "data/raw/demo").rglob("*.wav"))
+        else:
+            synthesise(repo / params["data"]["root"], args.clips, args.seconds, args.rate, os.cpu_count() or 1)
+        raw, raw_files = disk(repo / params["data"]["root"], set())
+        what = f"the demo set ({args.demo} per class)" if args.demo else f"clips of {args.seconds:g} s at {args.rate} Hz"
+        print(f"\n== {args.clips} {what} ({os.cpu_count()} cores): {raw / 1e9:.2f} GB of WAV in "
+              f"{time.perf_counter() - start:.0f} s ==")
         stages = [*PRECOMPUTE[:3], *(["embed@mn04"] if args.embed else []), *PRECOMPUTE[3:]]
         print("| stage | wall s | clips/s | peak RSS MB | workspace outputs GB (files) | DVC cache GB (files) | "
               "all / raw |")
