@@ -26,7 +26,7 @@ import yaml
 from sklearn.metrics import average_precision_score, f1_score
 
 from nonspeech.data.sources.listing import list_clips
-from nonspeech.decisions import RULES, decision_scores, detected
+from nonspeech.decisions import RULES, candidate_scores, detected
 from nonspeech.inference.detect import class_thresholds
 from nonspeech.inference.torch_model import read_checkpoint, torch_model
 from nonspeech.labels import NEGATIVE
@@ -35,16 +35,22 @@ PROJECT = Path(__file__).resolve().parents[1]
 NEGATIVES_DETECTED = 0.05  # the operating point: this share of test negatives detected as the class
 
 
-def test_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
-    """The test split of a folder source and its negatives/ (label NEGATIVE), labels mapped, absolute paths."""
+def source_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
+    """Every clip of a folder source and its negatives/ (label NEGATIVE), split as configs/pretrained.yaml's
+    data.test_fraction and split_seed split them, labels mapped, absolute paths."""
     data = yaml.safe_load((PROJECT / "configs/pretrained.yaml").read_text())["data"]
     root = root.resolve()
     negatives = root / "negatives"
     clips, _ = list_clips("folder", root, data["test_fraction"], data["split_seed"], None,
                           negatives if negatives.is_dir() else None)
-    clips = clips[clips["split"] == "test"].assign(label=lambda t: t["label"].replace(class_map))
     paths = [p if Path(p).is_absolute() else str(root / p) for p in clips["path"]]
-    return clips.assign(path=paths).reset_index(drop=True)
+    return clips.assign(path=paths, label=clips["label"].replace(class_map))
+
+
+def test_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
+    """The test split of source_clips."""
+    clips = source_clips(root, class_map)
+    return clips[clips["split"] == "test"].reset_index(drop=True)
 
 
 def scores(model_path: Path, clips: pd.DataFrame, threshold: float | None, rule: str | None) -> dict[str, dict[str, float]]:
@@ -59,9 +65,7 @@ def scores(model_path: Path, clips: pd.DataFrame, threshold: float | None, rule:
     thresholds = class_thresholds(model.classes, model.thresholds, threshold)
     found = detected(probabilities, model.classes, thresholds, rule)
     targets = [i for i, label in enumerate(model.classes) if label != NEGATIVE]
-    score = decision_scores(probabilities, model.classes, rule)  # what the rule thresholds; versus_other: top only
-    if rule == "versus_other":
-        score *= np.arange(len(model.classes)) == np.array(targets)[probabilities[:, targets].argmax(1)][:, None]
+    score = np.maximum(candidate_scores(probabilities, model.classes, rule), 0.0)  # 0 where the rule cannot detect
     labels = clips["label"].to_numpy()
     negative = labels == NEGATIVE
     table = {}

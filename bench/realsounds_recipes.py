@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from decisions import source_clips
 from repro_time import PROJECT, copy_pipeline, timed_repro
 
-from nonspeech.data.sources.listing import list_clips
 from nonspeech.labels import NEGATIVE
 
 FINETUNE_KEYS = ("embed", "inputs", "model", "train")  # taken from configs/timeline.yaml: fine-tuning mn04
@@ -75,13 +75,8 @@ def set_dotted(params: dict, assignment: str) -> None:
 def merged_source(roots: dict[Path, dict[str, str]], out: Path) -> Path:
     """Write out/labels.csv (target clips) and out/negatives/labels.csv of several folder sources with negatives/,
     labels mapped, groups prefixed by the source's folder name, each source's test split as it has it alone."""
-    data = load("configs/pretrained.yaml")["data"]
-    tables = []
-    for root, class_map in roots.items():
-        clips, _ = list_clips("folder", root.resolve(), data["test_fraction"], data["split_seed"], None,
-                              root.resolve() / "negatives")
-        tables.append(clips.assign(label=clips["label"].replace(class_map), group=f"{root.name}:" + clips["group"]))
-    merged = pd.concat(tables)
+    merged = pd.concat([source_clips(root, class_map).assign(group=lambda t: f"{root.name}:" + t["group"])
+                        for root, class_map in roots.items()])
     (out / "negatives").mkdir(parents=True, exist_ok=True)
     merged[merged["label"] != NEGATIVE].to_csv(out / "labels.csv", index=False)
     merged[merged["label"] == NEGATIVE].to_csv(out / "negatives/labels.csv", index=False)

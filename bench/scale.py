@@ -71,11 +71,13 @@ def disk(path: Path, seen: set[tuple[int, int]]) -> tuple[int, int]:
 def run_measured(cmd: list[str], repo: Path, env: dict) -> tuple[float, float]:
     """Run cmd in repo; wall seconds and the peak RSS in MB of it and its waited-for descendants."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read()[-3000:]}")
+    with tempfile.TemporaryFile("w+") as errors:  # a pipe would fill with progress bars and stall the stage
+        proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=errors, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        if os.waitstatus_to_exitcode(status):
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{errors.read()[-3000:]}")
     return seconds, usage.ru_maxrss / 1024
 
 

@@ -36,13 +36,18 @@ def decision_scores(probabilities: np.ndarray, classes: list[str], rule: str) ->
     return scores
 
 
+def candidate_scores(probabilities: np.ndarray, classes: list[str], rule: str) -> np.ndarray:
+    """decision_scores where `rule` can detect the class, -inf elsewhere: NEGATIVE always, and under `versus_other`
+    every target class but the most probable."""
+    targets = np.array([label != NEGATIVE for label in classes])
+    candidates = np.broadcast_to(targets, np.shape(probabilities))
+    if rule == "versus_other":
+        top = np.argmax(np.where(targets, np.asarray(probabilities), -np.inf), axis=-1)
+        candidates = candidates & (np.arange(len(classes)) == top[..., None])
+    return np.where(candidates, decision_scores(probabilities, classes, rule), -np.inf)
+
+
 def detected(probabilities: np.ndarray, classes: list[str], thresholds: np.ndarray, rule: str) -> np.ndarray:
     """Boolean (clips, classes): under `probability` every target class whose probability reaches its threshold,
     under `versus_other` the most probable target class when its score reaches its threshold."""
-    scores = decision_scores(probabilities, classes, rule)
-    reached = scores >= np.asarray(thresholds)
-    targets = np.array([label != NEGATIVE for label in classes])
-    if rule == "probability":
-        return reached & targets
-    top = np.argmax(np.where(targets, np.asarray(probabilities), -np.inf), axis=-1)
-    return reached & (np.arange(len(classes)) == top[..., None])
+    return candidate_scores(probabilities, classes, rule) >= np.asarray(thresholds)

@@ -9,7 +9,7 @@ import pandas as pd
 from common import checkpoint_of, resume_path, run
 from launch import launch
 
-from nonspeech.evaluation.thresholds import calibrate
+from nonspeech.evaluation.thresholds import calibrate, table_classes
 from nonspeech.training.loop import TrainConfig
 from nonspeech.training.run import train_and_save
 
@@ -18,7 +18,7 @@ def main(params: dict) -> None:
     cfg = TrainConfig.from_dict(params["train"])
     fold_ids = params["cv"]["fold_ids"]
     out_of_fold = pd.concat([pd.read_csv(f"data/models/fold{k}/predictions.csv") for k in fold_ids])
-    classes = [c for c in out_of_fold.columns if c not in ("clip_id", "label")]
+    classes = table_classes(out_of_fold)
     decide = params["thresholds"]
     launch(partial(
         train_and_save,

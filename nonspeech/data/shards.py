@@ -34,13 +34,14 @@ def write_split(
     out_dir.mkdir(parents=True, exist_ok=True)
     order = rows.sample(frac=1.0, random_state=seed)
     records = list(order.itertuples(index=False))
+    row_of_slot = order["row"].to_numpy()
     names = [SHARD_PATTERN.format(i) for i in range(min(n_shards, len(order)))]
     shard_of_slot = np.arange(len(order)) % len(names)
     per_pass = max(1, READ_CLIPS // -(-len(order) // len(names)))
     sizes = dict.fromkeys(names, 0)
     for first in range(0, len(names), per_pass):
         slots = np.flatnonzero((shard_of_slot >= first) & (shard_of_slot < first + per_pass))
-        sorted_rows = np.sort(order["row"].to_numpy()[slots])
+        sorted_rows = np.sort(row_of_slot[slots])
         block = features.oindex[sorted_rows, :, :].astype(np.float16, copy=False)  # one chunk-friendly read per pass
         position = {row: i for i, row in enumerate(sorted_rows)}
         # an integer mtime: a float one makes tarfile add a PAX header to every member, doubling the reader's parsing

@@ -11,7 +11,6 @@ import pandas as pd
 
 from nonspeech.data.loader import batch_loader, batch_pipeline
 from nonspeech.data.shard_set import read_meta, shard_set
-from nonspeech.decisions import DEFAULT_RULE
 from nonspeech.devices.select import on_device, resolve_device
 from nonspeech.evaluation.metrics import cv_summary
 from nonspeech.evaluation.sums import Predictions, evaluate, padded, summarize
@@ -19,7 +18,7 @@ from nonspeech.evaluation.thresholds import detection_scores, detection_summary
 from nonspeech.features.frontends import describe
 from nonspeech.features.normalize import Normalize
 from nonspeech.labels import negative_index
-from nonspeech.models.checkpoint import load_checkpoint, model_from_checkpoint, output_of
+from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.report import print_summary
 
 
@@ -88,7 +87,7 @@ def evaluate_model(
     cv = cv_summary(folds)
     checkpoint = load_checkpoint(model_path)
     detection = detection_scores(predictions_table(predictions, classes), checkpoint.get("thresholds") or {},
-                                 checkpoint.get("decision_rule", DEFAULT_RULE))
+                                 decision_rule_of(checkpoint))
     metrics = {
         "test": {
             **{key: test[key] for key in ("macro_f1", "accuracy", "loss", "negatives_called_a_class") if key in test},

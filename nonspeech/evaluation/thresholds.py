@@ -26,6 +26,11 @@ def threshold_for_precision(scores: np.ndarray, positive: np.ndarray, precision:
     return float(scores[order][np.argmax(np.where(last_of_tie, f1, -1))])
 
 
+def table_classes(predictions: pd.DataFrame) -> list[str]:
+    """The class columns of a predictions table (clip_id, label, one probability column per class)."""
+    return [c for c in predictions.columns if c not in ("clip_id", "label")]
+
+
 def calibrate(
     predictions: pd.DataFrame, classes: list[str], rule: str, precision: float, floor: float, ceiling: float,
 ) -> dict[str, float]:
@@ -47,7 +52,7 @@ def calibrate(
 def detection_scores(predictions: pd.DataFrame, thresholds: dict[str, float], rule: str) -> dict[str, dict[str, float]]:
     """Per class: threshold, detection precision and recall, and support, of the decisions by `rule`; plus how many
     negatives (clips of no target class) raise a detection."""
-    classes = [c for c in predictions.columns if c not in ("clip_id", "label")]
+    classes = table_classes(predictions)
     limits = np.array([thresholds.get(name, np.inf) for name in classes])
     found = pd.DataFrame(detected(predictions[classes].to_numpy(), classes, limits, rule), columns=classes)
     labels = predictions["label"].to_numpy()

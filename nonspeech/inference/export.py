@@ -19,12 +19,11 @@ import onnx
 import torch
 from torch import nn
 
-from nonspeech.decisions import DEFAULT_RULE
 from nonspeech.inference.model import clip_samples
 from nonspeech.inference.onnx_graph import onnx_buffer
 from nonspeech.inference.preprocessing import preprocessing
 from nonspeech.labels import negative_index
-from nonspeech.models.checkpoint import model_from_checkpoint, output_of
+from nonspeech.models.checkpoint import decision_rule_of, model_from_checkpoint, output_of
 from nonspeech.models.outputs import Probabilities
 
 INPUT_DOC = "mono float32 waveforms (batch, samples) at features.sample_rate, samples = round(seconds * sample_rate)"
@@ -46,7 +45,7 @@ def metadata(checkpoint: dict) -> dict[str, str]:
         "model": json.dumps(checkpoint["model"]),
         "activation": output_of(checkpoint),
         "thresholds": json.dumps({str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}),
-        "decision_rule": checkpoint.get("decision_rule", DEFAULT_RULE),
+        "decision_rule": decision_rule_of(checkpoint),
         "input": INPUT_DOC,
         "output": OUTPUT_DOC,
     }

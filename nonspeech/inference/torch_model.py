@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from nonspeech.decisions import DEFAULT_RULE, check_rule
+from nonspeech.decisions import check_rule
 from nonspeech.errors import ModelError
 from nonspeech.features.frontends import input_bins
 from nonspeech.inference.model import LoadedModel, clip_samples
 from nonspeech.inference.preprocessing import preprocessing
 from nonspeech.inference.sliding import Framer, centre_classifier, exact_framer, shared_framer
 from nonspeech.labels import negative_index
-from nonspeech.models.checkpoint import load_checkpoint, model_from_checkpoint, output_of
+from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.models.efficientat import localise_gates
 from nonspeech.models.fused import for_inference
 from nonspeech.models.outputs import class_probabilities
@@ -45,7 +45,7 @@ def check_checkpoint(checkpoint: dict, path: Path) -> None:
     if "embedding" in features and "embedder_state" not in checkpoint:
         raise ModelError(f"{path}: trained on clip embeddings but holds no embedding body (embedder_state)")
     try:
-        check_rule(checkpoint.get("decision_rule", DEFAULT_RULE))
+        check_rule(decision_rule_of(checkpoint))
     except ValueError as exc:
         raise ModelError(f"{path}: {exc}") from exc
     bins = input_bins(features)
@@ -194,6 +194,6 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
 
     window = clip_samples(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
-    rule = checkpoint.get("decision_rule", DEFAULT_RULE)
-    return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span, rule)
+    return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span,
+                       decision_rule_of(checkpoint))
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from nonspeech.decisions import DEFAULT_RULE
 from nonspeech.labels import negative_index
 from nonspeech.models.outputs import network_outputs
 from nonspeech.models.registry import build_model
@@ -50,6 +51,11 @@ def output_of(checkpoint: dict) -> str:
     """How the checkpoint's outputs become probabilities (nonspeech.models.outputs); softmax for checkpoints from before
     the choice."""
     return checkpoint.get("output", "softmax")
+
+
+def decision_rule_of(checkpoint: dict) -> str:
+    """The rule its thresholds apply by (nonspeech.decisions); `probability` for checkpoints from before the choice."""
+    return checkpoint.get("decision_rule", DEFAULT_RULE)
 
 
 def model_from_checkpoint(checkpoint: dict) -> nn.Module:
