@@ -8,11 +8,12 @@ whole model: the path ONNX models take);
 breakdown (the time of `files` per step); memory (peak RSS of `predict --window` on a --memory-minutes file,
 not run by default). Models: the default and the demo resnet size (random weights), and the two pretrained
 recipes on the efficientat front end over 6 s windows: `embed` (the frozen AudioSet mn04 body from
-../shared/pretrained and a linear head) and `finetune` (the whole mn04 network, random weights).
+../shared/pretrained and a linear head) and `finetune` (the whole mn04 network, random weights); and `detector`
+(configs/detector.yaml's frame head, random weights, on that body).
 Each figure is the best of --repeats runs, since other processes on a shared machine only ever slow a run down;
 window modes also give the figure by CPU time / threads, which a loaded machine inflates less.
 Usage: python bench/predict_throughput.py [--files 200] [--minutes 10] [--hop 1.0] [--threads N] [--repeats 3]
-                                          [--sizes default demo embed finetune] [--modes files window ...]
+                                          [--sizes default demo embed finetune detector] [--modes files window ...]
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ SIZES = {
     "demo": {"widths": [8, 16, 32, 64], "hidden": 128},
     "embed": {"dims": 384, "hidden": 0, "dropout": 0.2},
     "finetune": {"width": 0.4, "dropout": 0.2},
+    "detector": {"dims": 384, "hidden": 128, "layers": 2, "kernel": 3, "dropout": 0.2},
 }
 LONG_RATE = 44100
 MODES = ("files", "window", "window-exact", "window-waveform", "breakdown", "memory")
@@ -67,6 +69,15 @@ def checkpoint(name: str) -> dict:
         norm = {"mode": "per_bin", "mean": [0.0] * body.dims, "std": [1.0] * body.dims}
         head = build_model("embedding_head", len(classes), **args)
         return make_checkpoint(head, "embedding_head", args, classes, features, norm, embedder_state=body.state_dict())
+    if name == "detector":
+        body = load_audioset(WEIGHTS, 0.4)
+        embedding = {**embedding_spec(WEIGHTS, 0.4, False, body.dims), "frames": True, "time_stride": 32,
+                     "window_seconds": 6.0}
+        norm = {"mode": "per_bin", "mean": [0.0] * body.dims, "std": [1.0] * body.dims}
+        head = build_model("frame_head", len(classes), **args)
+        return make_checkpoint(head, "frame_head", args, classes, {**PRETRAINED_FEATURES, "embedding": embedding}, norm,
+                               output="sigmoid", column_seconds=0.32, hops_per_column=4, median_seconds=dict.fromkeys(classes, 0.96),
+                               embedder_state=body.state_dict())
     if name == "finetune":
         norm = {"mode": "none", "mean": 0.0, "std": 1.0}
         return make_checkpoint(build_model("efficientat", len(classes), **args), "efficientat", args, classes,

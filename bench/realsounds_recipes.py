@@ -8,7 +8,9 @@ Usage: python bench/realsounds_recipes.py [--root ../shared/realsounds] [--recip
 
 Recipes start from configs/pretrained.yaml (embed: frozen AudioSet body + linear head) and change only
 what README "Real recordings" says to change for fine-tuning or for the resnet from scratch; `timeline` is
-configs/timeline.yaml as it stands (fine-tuning on 2 s clips with the negatives mixed in: needs --negatives).
+configs/timeline.yaml as it stands (fine-tuning on 2 s clips with the negatives mixed in: needs --negatives);
+`detector` is configs/detector.yaml (the embed recipe plus the sound-event detector on scenes synthesised over the
+negatives: needs --negatives), whose detector figures (data/detector/sed/metrics.json) are printed too.
 With --extra, a second folder source (labels mapped by --map, groups kept apart by a source prefix) is trained on
 too: both are written as one labels.csv of absolute paths, each with the test split (negatives included) that it
 has alone, so bench/decisions.py scores each set's own test split.
@@ -33,7 +35,7 @@ from nonspeech.labels import NEGATIVE
 
 FINETUNE_KEYS = ("embed", "inputs", "model", "train")  # taken from configs/timeline.yaml: fine-tuning mn04
 SCRATCH_KEYS = ("features", "embed", "inputs", "model", "train")  # taken from params.yaml: the demo resnet recipe
-RECIPES = ("embed", "finetune", "scratch", "timeline")
+RECIPES = ("embed", "finetune", "scratch", "timeline", "detector")
 
 
 def load(config: str) -> dict:
@@ -45,9 +47,11 @@ def recipe_params(name: str, root: Path, negatives: bool, background: bool, seco
     """configs/pretrained.yaml on `root`, changed into recipe `name` (timeline: configs/timeline.yaml); with
     `negatives`, root/negatives as data.negatives; with `background`, those mixed into training clips (spectrogram
     recipes; the timeline recipe always mixes them); `seconds` sets the clip and window length."""
-    params = load("configs/timeline.yaml" if name == "timeline" else "configs/pretrained.yaml")
+    params = load({"timeline": "configs/timeline.yaml", "detector": "configs/detector.yaml"}.get(name, "configs/pretrained.yaml"))
     params["data"]["root"] = str(root.resolve())
     params["data"]["negatives"] = str((root / "negatives").resolve()) if negatives else "data/raw/negatives"
+    for detector in params["detector"].values():
+        detector["backgrounds"] = params["data"]["negatives"]
     if name == "finetune":
         timeline = load("configs/timeline.yaml")
         params = {**params, **{key: timeline[key] for key in FINETUNE_KEYS}}
@@ -55,7 +59,7 @@ def recipe_params(name: str, root: Path, negatives: bool, background: bool, seco
         demo = load("params.yaml")
         params = {**params, **{key: demo[key] for key in SCRATCH_KEYS}}
         params["train"] = {**params["train"], "epochs": 30}
-    if name != "timeline":
+    if name not in ("timeline", "detector"):
         params["train"]["augment"]["background"]["enabled"] = background
     if seconds:
         params["audio"]["seconds"] = seconds
@@ -109,8 +113,13 @@ def run_recipe(
                 shutil.copy(repo / f"data/eval/{report}.json", keep / f"{name}_{report}.json")
             for predictions in sorted((repo / "data/models").glob("fold*/predictions.csv")):
                 shutil.copy(predictions, keep / f"{name}_{predictions.parent.name}_predictions.csv")
+            for detector in sorted((repo / "data/detector").glob("*/model.pt")):
+                shutil.copy(detector, keep / f"{name}_{detector.parent.name}.pt")
+                shutil.copy(detector.parent / "metrics.json", keep / f"{name}_{detector.parent.name}_metrics.json")
+        detectors = {path.parent.name: json.loads(path.read_text())
+                     for path in sorted((repo / "data/detector").glob("*/metrics.json"))}
     print(f"{name}: " + ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in stages.items()))
-    return {"recipe": name, "seconds": total, "detection": detection, **metrics}
+    return {"recipe": name, "seconds": total, "detection": detection, "detectors": detectors, **metrics}
 
 
 def main() -> None:
@@ -125,8 +134,8 @@ def main() -> None:
     parser.add_argument("--extra", type=Path, help="a second folder source with negatives/, trained on too")
     parser.add_argument("--map", nargs="*", default=[], metavar="FROM=TO", help="label map for --extra")
     args = parser.parse_args()
-    if "timeline" in args.recipes and not args.negatives:
-        parser.error("the timeline recipe mixes the negatives into its training clips: add --negatives")
+    if {"timeline", "detector"} & set(args.recipes) and not args.negatives:
+        parser.error("the timeline and detector recipes mix the negatives into training: add --negatives")
     if args.extra and not args.negatives:
         parser.error("--extra merges both sets' negatives/: add --negatives")
     with tempfile.TemporaryDirectory() as merged:
@@ -153,6 +162,10 @@ def run_recipes(args: argparse.Namespace) -> None:
                      f"{cv['macro_f1_std']:.3f} | {' | '.join('-' if c is None else f'{c:.3f}' for c in called)} "
                      f"| {row['seconds']:.0f} s |")
         print(lines[-1], flush=True)
+        for detector, figures in row["detectors"].items():
+            print(f"detector {detector}: " + "; ".join(
+                f"{part} " + ", ".join(f"{k} {v:.3f}" for k, v in values.items() if isinstance(v, float))
+                for part, values in figures.items()), flush=True)
     print(header)
     print("\n".join(lines))
 

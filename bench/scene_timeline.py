@@ -2,7 +2,7 @@
 false-alarm seconds per minute, and the speed of the timeline.
 
 Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
-           [--hop 0.25] [--span S] [--exact] [--deviation] [--threshold P] [--floor P] [--hysteresis 0.1]
+           [--hop S] [--span S] [--exact] [--deviation] [--threshold P] [--floor P] [--hysteresis 0.1]
            [--min-duration 0] [--pool mean]
            [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
            [--events]   (also list every reference event with its level over the scene's background and the classes
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from nonspeech.data.audio import decode_mono
+from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import SEGMENT_SECONDS, Scores, score_timeline, segment_activity
 from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.events import POOLS, Event
@@ -168,7 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True, help="checkpoint")
     parser.add_argument("--scenes", type=Path, default=SCENES, help="folder of scene wavs and events.csv")
-    parser.add_argument("--hop", type=float, default=0.25)
+    parser.add_argument("--hop", type=float, help="default: as predict, the model's calibrated hop, else 0.25")
     parser.add_argument("--span", type=float, help="seconds at each window's centre that its scores describe (default: "
                         "half the window, as predict --window)")
     parser.add_argument("--threshold", type=float, help="one threshold for every class (default: the checkpoint's)")
@@ -196,6 +197,7 @@ def main() -> None:
         parser.error(str(error))
     reference = {name: cut_out(events, aside.get(name, [])) for name, events in reference.items()}
     start = time.perf_counter()
+    args.hop = args.hop or model.timeline_hop or 0.25
     windows = {path.name: model.timeline(path, args.hop) for path in sorted(args.scenes.glob("*.wav"))}
     wall = time.perf_counter() - start
     seconds = sum(w.seconds for w in windows.values())
@@ -217,6 +219,9 @@ def main() -> None:
     print(f"| **macro** | | | **{scores.macro_f1:.3f}** | | |")
     print(f"false alarms: {scores.false_alarms_per_minute:.1f} s per minute ({scores.false_alarm_seconds:.0f} s in "
           f"{scores.minutes:.1f} min)")
+    sed = sed_scores(reference, system, durations)
+    print(f"sed_eval: segment macro-F1 {sed.segment_macro_f1:.3f}, event macro-F1 (onset ±200 ms) "
+          f"{sed.event_macro_f1:.3f}")
     if args.breakdown:
         false, missed = error_kinds(reference, system, durations)
         print("false segments: " + ", ".join(f"{false[k]} {k}" for k in ("edge", "confusion", "non-target", "background"))

@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         "own audio only (several times slower; by default overlapping windows share the network's convolutional body)",
     )
     predict.add_argument(
-        "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP}; at most what each window scores, the --span)",
+        "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP}; a detector's: its column, which its thresholds "
+        "were calibrated at; at most what each window scores, the --span)",
     )
     predict.add_argument(
         "--span", type=positive(float), metavar="SECONDS",

@@ -8,9 +8,13 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nonspeech.arguments import DEFAULT_HOP, DEFAULT_MODEL, EXPORT_OUT, build_parser, check_predict_args
 from nonspeech.errors import InputError, ModelError, OptionError, OutputError
+
+if TYPE_CHECKING:  # the model (numpy, torch) is imported only when a command needs it
+    from nonspeech.inference.model import LoadedModel
 
 
 def report(kind: str, path: str, message: str) -> None:
@@ -27,9 +31,10 @@ def write(out: Path | None, text: str) -> None:
         out.write_text(text)
 
 
-def checked_hop(args: argparse.Namespace, features: dict, span: float | None) -> float:
-    """--hop (default 0.25 s), refused when longer than what each window scores: audio between would go unscored."""
-    hop, scored = args.hop or DEFAULT_HOP, span or features["seconds"]
+def checked_hop(args: argparse.Namespace, model: LoadedModel) -> float:
+    """--hop (default: the hop the model's thresholds were calibrated at, a detector's column; else 0.25 s), refused
+    when longer than what each window scores: audio between would go unscored."""
+    hop, scored = args.hop or model.timeline_hop or DEFAULT_HOP, model.span or model.features["seconds"]
     if hop > scored:
         raise OptionError(f"--hop {hop:g} s is longer than the {scored:g} s each window scores, so the audio between "
                           f"windows would never be scored; use --hop {scored:g} or less")
@@ -59,7 +64,7 @@ def run_predict(args: argparse.Namespace) -> int:
         report("note", str(args.onnx), "carries no calibrated thresholds (exported before they were stored, or from "
                "a checkpoint without them): detecting at 0.5; export it again or give --threshold")
     if args.window:
-        hop = checked_hop(args, model.features, model.span)
+        hop = checked_hop(args, model)
         if args.onnx is None and not args.bf16 and not onnxruntime_installed():
             print(f"note: {NO_ONNXRUNTIME}", file=sys.stderr)
         columns = list(records.WINDOW_COLUMNS)
@@ -88,7 +93,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_evaluate_timeline(args: argparse.Namespace) -> int:
-    """Print segment scores of a predict --window JSON timeline against reference events."""
+    """Print segment and event scores of a predict --window JSON timeline against reference events."""
+    from nonspeech.evaluation.sed_metrics import sed_scores  # sed_eval only here
     from nonspeech.evaluation.timeline import score_timeline  # pandas only here
     from nonspeech.evaluation.timeline_inputs import read_reference, read_timeline
     from nonspeech.inference.records import render
@@ -96,9 +102,12 @@ def run_evaluate_timeline(args: argparse.Namespace) -> int:
     system, durations, classes = read_timeline(args.timeline)
     reference = read_reference(args.events, classes, set(durations))
     scores = score_timeline(reference, system, durations)
+    sed = sed_scores(reference, system, durations)
     unreferenced = sorted(set(durations) - set(reference))
     if args.format == "json":
         print(json.dumps({"per_class": scores.per_class, "macro_f1": scores.macro_f1,
+                          "event_macro_f1": sed.event_macro_f1, "event_per_class": sed.event_per_class,
+                          "sed_eval_segment_macro_f1": sed.segment_macro_f1,
                           "false_alarms_per_minute": scores.false_alarms_per_minute, "minutes": scores.minutes,
                           "recordings": len(durations), "recordings_without_reference_events": unreferenced},
                          indent=2))
@@ -109,6 +118,8 @@ def run_evaluate_timeline(args: argparse.Namespace) -> int:
     print(f"macro-F1 {scores.macro_f1:.3f} (1 s segments); false alarms {scores.false_alarms_per_minute:.2f} s per "
           f"minute over {scores.minutes:.1f} min of {len(durations)} recordings, {len(unreferenced)} of them without "
           "reference events" + (f" ({', '.join(unreferenced)})" if unreferenced else ""))
+    print(f"event macro-F1 {sed.event_macro_f1:.3f} (onset ±200 ms, offsets ignored); sed_eval's segment "
+          f"macro-F1 {sed.segment_macro_f1:.3f}")
     return 0
 
 

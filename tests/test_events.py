@@ -84,3 +84,13 @@ def test_versus_other_events_weigh_each_class_against_other_and_report_probabili
     events = detect(windows, classes, half, rule="versus_other")  # 0.45 / 0.65 and 0.35 / 0.55 reach it
     assert spans(events) == [(0.0, 1.0, "cough"), (0.0, 1.0, "sneeze"), (2.0, 3.0, "cough"), (2.0, 3.0, "sneeze")]
     assert events[0].max_probability == pytest.approx(0.45)
+
+
+def test_windows_that_abut_at_a_hop_of_float_error_give_one_event_not_one_per_window() -> None:
+    """Windows of 0.16 s every 0.16 s: starts and ends computed in floating point differ by ~1e-15, which must not cut
+    a sliver of a cell, scored by no window, between each pair."""
+    starts = -0.075 + 0.16 * np.arange(40)
+    probs = np.where((starts > 1.0) & (starts < 3.0), 0.9, 0.05)[:, None]
+    events = detect(Windows(starts, probs, 6.4, 0.16), ["breath"], np.array([0.5]))
+    assert len(events) == 1
+    assert events[0].start == pytest.approx(1.045) and events[0].end == pytest.approx(3.125)

@@ -67,5 +67,5 @@ def test_wrong_number_of_widths_is_rejected() -> None:
 
 def test_unknown_model_lists_valid_names() -> None:
     assert "resnet" in MODELS
-    with pytest.raises(ValueError, match="unknown model 'vgg'; valid: efficientat, embedding_head, resnet"):
+    with pytest.raises(ValueError, match="unknown model 'vgg'; valid: efficientat, embedding_head, frame_head, resnet"):
         build_model("vgg", N_CLASSES)

@@ -1,4 +1,5 @@
-"""Segment-based scoring of timelines, on hand-made events with known answers, and `nonspeech evaluate-timeline`."""
+"""Scoring of timelines, on hand-made events with known answers and against sed_eval on the real scenes, and
+`nonspeech evaluate-timeline`."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from conftest import nonspeech
 
+from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import false_alarm_seconds, score_timeline, segment_activity
 from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.events import Event
+from nonspeech.labels import NEGATIVE
+
+SCENES = Path(__file__).resolve().parents[2] / "shared" / "realsounds" / "scenes"
 
 REFERENCE = """scene,onset,offset,label
 a.wav,1.5,3.0,cough
@@ -56,6 +62,47 @@ def test_scores_per_class_macro_and_false_alarms_per_minute(tmp_path: Path) -> N
     assert scores.false_alarms_per_minute == pytest.approx(2.9)  # over 1 minute
 
 
+def test_segment_scores_are_those_of_sed_eval_on_the_real_scenes() -> None:
+    reference = read_reference(SCENES / "events.csv")
+    durations = {path.name: sf.info(path).duration for path in sorted(SCENES.glob("*.wav"))}
+
+    def late_and_incomplete(events: list[Event]) -> list[Event]:
+        """Every target event 0.3 s late, every third dropped, and a false cough at the start."""
+        targets = [e for e in events if e.label != NEGATIVE]
+        return [Event(e.start + 0.3, e.end + 0.3, e.label) for i, e in enumerate(targets) if i % 3 != 2] + [
+            Event(0.0, 0.5, "cough")]
+
+    system = {name: late_and_incomplete(events) for name, events in reference.items()}
+    ours, theirs = score_timeline(reference, system, durations), sed_scores(reference, system, durations)
+    assert len(ours.per_class) == 7 and 0.5 < ours.macro_f1 < 0.9  # every target class of the scenes, some wrong
+    assert theirs.segment_macro_f1 == pytest.approx(ours.macro_f1, abs=1e-9)
+    assert {label: c["f1"] for label, c in theirs.segment_per_class.items()} == pytest.approx(
+        {label: c["f1"] for label, c in ours.per_class.items()}, abs=1e-9)
+    # 0.3 s late is outside the 0.2 s onset collar: no event is found, whatever its offset
+    assert theirs.event_macro_f1 == 0.0 and {c["f1"] for c in theirs.event_per_class.values()} == {0.0}
+
+
+def test_event_scores_count_onsets_within_200_ms_and_ignore_offsets() -> None:
+    reference = {"a.wav": [Event(1.0, 2.0, "cough"), Event(5.0, 6.0, "cough"), Event(3.0, 3.5, "laugh"),
+                           Event(8.0, 9.0, "other"), Event(10.0, 11.0, "yawn")]}
+    system = {"a.wav": [Event(1.15, 4.0, "cough"), Event(5.3, 6.0, "cough"), Event(2.9, 3.2, "laugh"),
+                        Event(8.0, 9.0, "other")]}
+    scores = sed_scores(reference, system, {"a.wav": 12.0})
+    # cough: 0.15 s late hits (its offset 2 s late does not matter), 0.3 s late misses: tp 1, fp 1, fn 1;
+    # laugh: 0.1 s early hits; yawn: never reported, F1 0; `other` is never a class
+    assert scores.event_per_class == {"cough": {"f1": 0.5, "precision": 0.5, "recall": 0.5},
+                                      "laugh": {"f1": 1.0, "precision": 1.0, "recall": 1.0},
+                                      "yawn": {"f1": 0.0, "precision": 0.0, "recall": 0.0}}
+    assert scores.event_macro_f1 == pytest.approx(0.5)
+    assert scores.segment_macro_f1 == pytest.approx(score_timeline(reference, system, {"a.wav": 12.0}).macro_f1)
+    # a class absent from both sides has no F1 and leaves the macro-F1 alone
+    with_sneeze = sed_scores(reference, system, {"a.wav": 12.0}, ["cough", "laugh", "sneeze", "yawn"])
+    assert np.isnan(with_sneeze.event_per_class["sneeze"]["f1"])
+    assert np.isnan(with_sneeze.segment_per_class["sneeze"]["f1"])
+    assert (with_sneeze.event_macro_f1, with_sneeze.segment_macro_f1) == pytest.approx(
+        (scores.event_macro_f1, scores.segment_macro_f1))
+
+
 CLASSES = ["cough", "laugh", "sneeze", "other"]
 
 
@@ -75,8 +122,13 @@ def test_evaluate_timeline_cli_reads_the_json_of_predict(tmp_path: Path) -> None
     scores = json.loads(result.stdout)
     assert scores["macro_f1"] == pytest.approx(1.0)
     assert scores["false_alarms_per_minute"] == pytest.approx(0.9)  # [1, 1.5) + [7, 7.2) + [7.8, 8), in 1 minute
+    assert scores["sed_eval_segment_macro_f1"] == pytest.approx(1.0)
+    assert set(scores["event_per_class"]) == {"cough", "laugh"} and scores["event_per_class"]["cough"]["f1"] == 0.0
+    assert scores["event_macro_f1"] == pytest.approx(np.mean([c["f1"] for c in scores["event_per_class"].values()]))
     table = nonspeech(*common)
     assert table.returncode == 0, table.stderr
     assert table.stdout.splitlines()[0].split() == [
         "class", "precision", "recall", "f1", "reference_segments", "system_segments"]
     assert "macro-F1 1.000" in table.stdout and "false alarms 0.90 s per minute" in table.stdout
+    assert (f"event macro-F1 {scores['event_macro_f1']:.3f} (onset ±200 ms, offsets ignored); sed_eval's segment "
+            "macro-F1 1.000") in table.stdout

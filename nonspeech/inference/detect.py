@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import median_filter
 
 from nonspeech.decisions import DEFAULT_RULE, decision_scores, detected
 from nonspeech.events import POOLS, Event
@@ -26,6 +27,16 @@ class Windows:
     warning: str = ""  # about the recording, e.g. 'truncated: ...'
 
 
+def median_filtered(probabilities: np.ndarray, classes: list[str], seconds: dict[str, float], step: float) -> np.ndarray:
+    """Probabilities (windows, classes) every `step` seconds, each class's median-filtered over the odd number of
+    windows nearest its `seconds` (classes without one, or under 1.5 windows, unfiltered)."""
+    out = probabilities.copy()
+    for index, label in enumerate(classes):
+        size = int(round(seconds.get(label, 0.0) / step)) // 2 * 2 + 1
+        if size > 1:
+            out[:, index] = median_filter(probabilities[:, index], size=size, mode="nearest")
+    return out
+
 
 def class_thresholds(classes: list[str], thresholds: dict[str, float], override: float | None) -> np.ndarray:
     """Each class's threshold: `override` for all when given, else `thresholds` (a checkpoint's), else 0.5."""
@@ -40,7 +51,8 @@ def cell_scores(windows: Windows, pool: str = "mean") -> tuple[np.ndarray, np.nd
     before the first window and after the last (windows that describe their centre only) take those windows'."""
     if pool not in POOLS:
         raise ValueError(f"unknown pool {pool!r}; valid: {', '.join(POOLS)}")
-    starts, ends = windows.starts, windows.starts + windows.length
+    # to the microsecond: a window ending where the next starts must leave no sliver of a cell between them
+    starts, ends = np.round(windows.starts, 6), np.round(windows.starts + windows.length, 6)
     edges = np.unique(np.clip(np.concatenate([[0.0, windows.seconds], starts, ends]), 0.0, windows.seconds))
     first = np.searchsorted(ends, edges[:-1], side="right")  # windows ending after the cell starts...
     last = np.searchsorted(starts, edges[:-1], side="right")  # ...and starting at or before it

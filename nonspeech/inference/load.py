@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nonspeech.errors import ModelError
+from nonspeech.errors import ModelError, OptionError
 from nonspeech.inference.model import LoadedModel
 from nonspeech.inference.torch_model import (
     check_same_features,
+    is_detector,
     onnxruntime_installed,
     read_checkpoint,
     timeline_span,
@@ -32,6 +33,9 @@ def load_model(
     check_against; `timeline` prepares windows of the checkpoint's timeline span (or `span` seconds)."""
     if onnx is None:
         weights = checkpoint_at(checkpoint)
+        if exact and is_detector(weights):
+            raise OptionError(f"--exact: {checkpoint} is a detector, which scores every column of a recording once; "
+                              "--exact applies to window classifiers")
         return torch_model(weights, bf16, exact, timeline_span(weights, span) if timeline else None)
     if not onnxruntime_installed():
         raise ModelError(f"--onnx {onnx}: running ONNX models needs onnxruntime (pip install 'nonspeech[export]')")
@@ -43,4 +47,7 @@ def load_model(
         raise FileNotFoundError(f"{exc}; write one with `nonspeech export`") from exc
     if check_against:
         check_same_features(model, f"ONNX model {onnx}", checkpoint_at(checkpoint), checkpoint)
+    if timeline and model.features.get("embedding", {}).get("frames"):
+        raise OptionError(f"--onnx {onnx}: an exported detector classifies whole windows only; timelines need its "
+                          "checkpoint: --model without --onnx")
     return model

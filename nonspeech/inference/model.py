@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from nonspeech.data.audio import AudioError
 from nonspeech.data.stream import head_clip, open_recording
 from nonspeech.decisions import DEFAULT_RULE
-from nonspeech.inference.detect import Windows
+from nonspeech.inference.detect import Windows, median_filtered
 from nonspeech.inference.sliding import Framer, slide, waveform_framer
 
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
@@ -51,6 +52,9 @@ class LoadedModel:
     thresholds: dict[str, float] = field(default_factory=dict)
     span: float | None = None
     decision_rule: str = DEFAULT_RULE
+    median_seconds: dict[str, float] = field(default_factory=dict)
+    pad_edges: bool = False
+    timeline_hop: float | None = None
 
     def classify(self, paths: Iterable[Path], batch_size: int = BATCH_SIZE) -> Iterator[FileResult]:
         """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in
@@ -79,15 +83,20 @@ class LoadedModel:
     def timeline(self, path: Path, hop_seconds: float, batch_size: int = BATCH_SIZE) -> Windows:
         """Probabilities of windows every hop_seconds (starts rounded to the front end's hop), streamed block by
         block, as stretches of `span` seconds centred in them (the whole window by default); the last window is
-        zero-padded, windows of digital silence score 0 for every class. Raises AudioError for an unusable file."""
-        rate, window = self.features["sample_rate"], clip_samples(self.features)
+        zero-padded (with pad_edges, the recording is padded at both ends by the window less its span, halved), windows
+        of digital silence score 0 for every class; then the model's median filters, if any. Raises AudioError for an
+        unusable file."""
+        rate, window, grid = self.features["sample_rate"], clip_samples(self.features), int(self.features.get("hop_length", 1))
+        length = self.span or self.features["seconds"]
+        offset = (self.features["seconds"] - length) / 2
+        pad = int(round(offset * rate / grid)) * grid if self.pad_edges else 0
         recording = open_recording(path, rate)
+        silence = [np.zeros(pad, dtype=np.float32)] if pad else []
         framer = self.framer() if self.framer else waveform_framer(self.probabilities, window)
         with torch.inference_mode():
             starts, probabilities = slide(
-                recording.blocks, framer, window, hop_seconds * rate, int(self.features.get("hop_length", 1)),
-                batch_size,
+                chain(silence, recording.blocks, silence), framer, window, hop_seconds * rate, grid, batch_size,
             )
-        length = self.span or self.features["seconds"]
-        offset = (self.features["seconds"] - length) / 2
-        return Windows(starts / rate + offset, probabilities, recording.seconds, length, recording.warning)
+        if self.median_seconds:
+            probabilities = median_filtered(probabilities, self.classes, self.median_seconds, hop_seconds)
+        return Windows((starts - pad) / rate + offset, probabilities, recording.seconds, length, recording.warning)

@@ -237,3 +237,19 @@ def shared_framer(
         return head(pooled(columns, torch.from_numpy(firsts)))
 
     return Framer(frontend.frames, hop, margin, width, score, SHARED_WINDOWS * window)
+
+
+def column_framer(
+    frontend: nn.Module, body: Callable[[torch.Tensor], torch.Tensor],
+    probabilities: Callable[[torch.Tensor], torch.Tensor], window: int, centre: float,
+) -> Framer:
+    """A detector's framer: `body` once over the frames of a batch of windows, as for shared_framer, then
+    `probabilities` of its columns (C, columns) to per-column class probabilities (classes, columns); each window
+    scores the `centre` fraction in its middle (one column: that column, or the two it straddles, by overlap)."""
+    hop, margin, width = frame_layout(frontend, window)
+    pooled = centre_pooling(body, frontend.fb.shape[1], width, centre)
+
+    def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
+        return pooled(probabilities(body(stretch[None])[0]), torch.from_numpy(firsts)).numpy()
+
+    return Framer(frontend.frames, hop, margin, width, score, SHARED_WINDOWS * window)

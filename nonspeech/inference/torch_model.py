@@ -20,7 +20,7 @@ from nonspeech.errors import ModelError
 from nonspeech.features.frontends import input_bins
 from nonspeech.inference.model import LoadedModel, clip_samples
 from nonspeech.inference.preprocessing import preprocessing
-from nonspeech.inference.sliding import Framer, centre_classifier, exact_framer, shared_framer
+from nonspeech.inference.sliding import Framer, centre_classifier, column_framer, exact_framer, shared_framer
 from nonspeech.labels import negative_index
 from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.models.efficientat import localise_gates
@@ -135,9 +135,17 @@ def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[
     return onnx_runner(body, example)
 
 
+def is_detector(checkpoint: dict) -> bool:
+    """Whether the checkpoint is a frame-level detector (a head on the body's columns)."""
+    return bool(checkpoint["features"].get("embedding", {}).get("frames"))
+
+
 def timeline_span(checkpoint: dict, span: float | None) -> float:
-    """The span timelines use: `span` seconds when given, else TIMELINE_SPAN of the checkpoint's window."""
-    return span if span is not None else TIMELINE_SPAN * checkpoint["features"]["seconds"]
+    """The span timelines use: `span` seconds when given, else a detector's column, else TIMELINE_SPAN of the
+    checkpoint's window."""
+    if span is not None:
+        return span
+    return checkpoint["column_seconds"] if is_detector(checkpoint) else TIMELINE_SPAN * checkpoint["features"]["seconds"]
 
 
 def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span: float | None = None) -> LoadedModel:
@@ -146,7 +154,8 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     the network's body between overlapping windows (sliding.shared_framer; squeeze-excitation over the window
     centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
     network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
-    feature map's centre `span` seconds only, and describe those."""
+    feature map's centre `span` seconds only, and describe those. A detector's timeline is its per-column
+    probabilities (the body once over each stretch, then its head), each window scoring the column at its centre."""
     features = dict(checkpoint["features"])
     if span is not None and not 0 < span <= features["seconds"]:
         raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
@@ -171,8 +180,26 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
         with torch.inference_mode():
             return classify(frontend(torch.from_numpy(waveforms)))
 
+    def detector_framer() -> Framer:
+        embedder, normalize = after_frontend
+        body = FeatureMap(copy.deepcopy(embedder)).requires_grad_(False)
+        with torch.inference_mode():
+            example = frontend(torch.zeros(1, window))
+        run_body = body_runner(body, example, bf16)
+
+        def columns(x: torch.Tensor) -> torch.Tensor:
+            return run(embedder.from_columns, run(run_body, x).mean(dim=2))
+
+        def column_probabilities(cols: torch.Tensor) -> torch.Tensor:
+            logits = run(lambda c: network.frame_logits(normalize(c[None]))[0], cols)
+            return class_probabilities(logits.T, output, negative).T
+
+        return column_framer(frontend, columns, column_probabilities, window, centre)
+
     @functools.cache
     def framer() -> Framer:
+        if is_detector(checkpoint):
+            return detector_framer()
         if exact and centre == 1.0:
             return exact_framer(frontend, classify, window)
         body, head = shared_parts(*copy.deepcopy([after_frontend, network]))
@@ -194,6 +221,8 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
 
     window = clip_samples(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
+    median_seconds = {str(k): float(v) for k, v in (checkpoint.get("median_seconds") or {}).items()}
     return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span,
-                       decision_rule_of(checkpoint))
+                       decision_rule_of(checkpoint), median_seconds, pad_edges=is_detector(checkpoint),
+                       timeline_hop=checkpoint["column_seconds"] / checkpoint["hops_per_column"] if is_detector(checkpoint) else None)
 

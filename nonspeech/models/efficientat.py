@@ -163,6 +163,18 @@ def localise_gates(model: nn.Module, probe: Callable[[], object]) -> nn.Module:
     return model
 
 
+def finer_time(network: MobileNetAT, time_stride: int) -> MobileNetAT:
+    """The network with its last strided convolutions keeping the time axis (stride (2, 1)), so that a column of its
+    feature map is `time_stride` frames instead of 32; the weights are unchanged. ValueError for other strides."""
+    strided = [m for m in network.features.modules() if isinstance(m, nn.Conv2d) and m.stride == (2, 2)]
+    kept = {2 ** k: len(strided) - 5 + k for k in range(6)}.get(time_stride)
+    if kept is None or kept < 0:
+        raise ValueError(f"time_stride {time_stride}: must be a power of 2 from 1 to 32")
+    for conv in strided[kept:]:
+        conv.stride = (2, 1)
+    return network
+
+
 def efficientat(n_classes: int, width: float = 0.4, dropout: float = 0.2) -> MobileNetAT:
     """An EfficientAT MobileNetV3 of this width for n_classes, randomly initialised."""
     return MobileNetAT(n_classes, width, dropout)

@@ -10,11 +10,12 @@ from nonspeech.models.efficientat import AUDIOSET_CLASSES, MobileNetAT
 
 class AudioSetEmbedder(nn.Module):
     """Log-mels (B, 128, frames) to clip embeddings (B, dims, 1): the pooled body output and, with `tags`, the
-    527 AudioSet probabilities after it. Always in eval mode: it is never trained."""
+    527 AudioSet probabilities after it; with `frames`, the body's columns (B, dims, columns), pooled over frequency
+    only (with `tags`, each column's AudioSet probabilities after it). Always in eval mode: it is never trained."""
 
-    def __init__(self, network: MobileNetAT, tags: bool) -> None:
+    def __init__(self, network: MobileNetAT, tags: bool, frames: bool = False) -> None:
         super().__init__()
-        self.network, self.tags = network.eval(), tags
+        self.network, self.tags, self.frames = network.eval(), tags, frames
         self.dims = network.dims + (AUDIOSET_CLASSES if tags else 0)
 
     def train(self, mode: bool = True) -> AudioSetEmbedder:
@@ -30,7 +31,16 @@ class AudioSetEmbedder(nn.Module):
             pooled = torch.cat([pooled, torch.sigmoid(self.network.from_pooled(pooled))], dim=1)
         return pooled.unsqueeze(-1)
 
+    def from_columns(self, columns: torch.Tensor) -> torch.Tensor:
+        """Frame embeddings (B, dims, columns) from the feature map averaged over frequency (B, body dims, columns)."""
+        if not self.tags:
+            return columns
+        tags = torch.sigmoid(self.network.from_pooled(columns.transpose(1, 2))).transpose(1, 2)
+        return torch.cat([columns, tags], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frames:
+            return self.from_columns(self.network.feature_map(x).mean(dim=2))
         return self.from_pooled(self.network.embed(x))
 
 

@@ -13,9 +13,11 @@ from torch import nn
 
 from nonspeech.models.efficientat import efficientat, init_from_audioset
 from nonspeech.models.embedding import embedding_head
+from nonspeech.models.frame_head import frame_head
 from nonspeech.models.resnet import resnet
 
-MODELS: dict[str, Callable[..., nn.Module]] = {"resnet": resnet, "efficientat": efficientat, "embedding_head": embedding_head}
+MODELS: dict[str, Callable[..., nn.Module]] = {"resnet": resnet, "efficientat": efficientat, "embedding_head": embedding_head,
+                                               "frame_head": frame_head}
 PRETRAINED: dict[str, Callable[[nn.Module, str | Path], None]] = {"efficientat": init_from_audioset}
 
 

@@ -1,0 +1,84 @@
+"""The detector's figures, by the field's scorer (sed_eval): 1 s segment F1 and event F1 (onset ±200 ms) with false
+alarms on the out-of-fold CV scenes and on the test scenes, and top-class macro-F1 on the isolated test clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+
+from nonspeech.data.clip_arrays import from_pcm16, open_waveforms
+from nonspeech.detector.fit import column_probabilities
+from nonspeech.detector.postprocess import Columns, scene_events
+from nonspeech.detector.train import normalised, read_events, scene_columns
+from nonspeech.evaluation.metrics import classification_metrics
+from nonspeech.evaluation.sed_metrics import sed_scores
+from nonspeech.evaluation.timeline import score_timeline
+from nonspeech.inference.torch_model import torch_model
+from nonspeech.labels import NEGATIVE
+from nonspeech.models.checkpoint import model_from_checkpoint
+from nonspeech.report import print_summary
+
+BATCH = 16
+
+
+def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict) -> dict[str, object]:
+    """Segment and event macro-F1 (sed_eval), false-alarm seconds per minute and per-class F1s of the scenes' events
+    under the checkpoint's thresholds and median filters."""
+    classes = list(checkpoint["classes"])
+    system = scene_events(scenes, classes, checkpoint["thresholds"], checkpoint["median_seconds"],
+                          checkpoint["hops_per_column"])
+    durations = {name: c.seconds for name, c in scenes.items()}
+    targets = [c for c in classes if c != NEGATIVE]
+    sed = sed_scores(reference, system, durations, targets)
+    return {
+        "segment_macro_f1": sed.segment_macro_f1, "event_macro_f1": sed.event_macro_f1,
+        "false_alarms_per_minute": score_timeline(reference, system, durations).false_alarms_per_minute,
+        "segment_f1": {k: v["f1"] for k, v in sed.segment_per_class.items()},
+        "event_f1": {k: v["f1"] for k, v in sed.event_per_class.items()},
+    }
+
+
+def clip_figures(checkpoint: dict, waves_path: Path, manifest: pd.DataFrame) -> dict[str, object]:
+    """Top-class macro-F1 and accuracy of the detector on the isolated test clips, as `predict` classifies them."""
+    pcm, peak, _ = open_waveforms(waves_path)
+    rows = np.flatnonzero((manifest["split"] == "test").to_numpy())
+    model = torch_model(checkpoint)
+    probabilities = np.concatenate([
+        model.probabilities(from_pcm16(pcm.oindex[part], peak.oindex[part])) for part in np.array_split(
+            rows, max(1, -(-len(rows) // BATCH)))])
+    classes = model.classes
+    truth = manifest["label"].to_numpy()[rows]
+    scores = classification_metrics(np.array([classes.index(t) for t in truth]), probabilities.argmax(1), classes)
+    return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
+
+
+def evaluate_detector(
+    checkpoint: dict, scenes_dir: Path, frames_path: Path, out_of_fold_path: Path, waves_path: Path,
+    manifest: pd.DataFrame,
+) -> dict[str, object]:
+    """metrics.json of a detector: `cv` (out-of-fold scenes), `test` (test scenes) and `clips` (isolated test clips)."""
+    group = zarr.open_group(frames_path, mode="r")
+    attrs = dict(group.attrs)
+    table = pd.read_csv(scenes_dir / "scenes.csv")
+    reference = read_events(scenes_dir / "events.csv")
+    stored = np.load(out_of_fold_path)
+    cv = {name: Columns(stored[name], attrs["column_seconds"], attrs["column_start"], attrs["scene_seconds"])
+          for name in stored.files}
+    test = (table["fold"] < 0).to_numpy()
+    head = model_from_checkpoint(checkpoint)
+    with torch.inference_mode():
+        probabilities = column_probabilities(head, normalised(group["embeddings"].oindex[np.flatnonzero(test)],
+                                                              checkpoint["normalization"]))
+    metrics = {
+        "cv": scene_figures(checkpoint, cv, reference),
+        "test": scene_figures(checkpoint, scene_columns(table["scene"][test], probabilities, attrs), reference),
+        "clips": clip_figures(checkpoint, waves_path, manifest),
+    }
+    print_summary("detector evaluation", {
+        f"{part} {key}": round(value, 3) for part, figures in metrics.items() for key, value in figures.items()
+        if isinstance(value, float)})
+    return metrics

@@ -1,0 +1,75 @@
+"""Training the detector's head on scene frame embeddings held in memory (a few MB): frame-level binary
+cross-entropy against each column's covered share, seeded, a fixed number of epochs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nonspeech.devices.select import resolve_device
+from nonspeech.models.registry import build_model
+
+
+@dataclass(frozen=True)
+class HeadTraining:
+    """The `train` params of a detector."""
+
+    device: str
+    lr: float
+    weight_decay: float
+    batch_size: int
+    epochs: int
+    seed: int
+    positive_weight: float  # extra weight of covered columns in the loss (their share of columns is small)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> HeadTraining:
+        """Build from the params section; unknown or missing keys are a ValueError naming them."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(d) != names:
+            raise ValueError(f"detector train params: unknown keys {sorted(set(d) - names)}, missing {sorted(names - set(d))}")
+        if d["batch_size"] < 1 or d["epochs"] < 1:
+            raise ValueError(f"detector train.batch_size and train.epochs must be >= 1, got {d['batch_size']}, {d['epochs']}")
+        return cls(**d)
+
+
+def column_statistics(embeddings: np.ndarray) -> dict[str, list[float]]:
+    """Per-dimension mean and standard deviation over every column of (scenes, dims, columns) embeddings."""
+    flat = embeddings.astype(np.float64).transpose(1, 0, 2).reshape(embeddings.shape[1], -1)
+    return {"mean": flat.mean(axis=1).tolist(), "std": flat.std(axis=1).tolist()}
+
+
+def fit_head(
+    model_args: dict, n_classes: int, embeddings: np.ndarray, targets: np.ndarray, cfg: HeadTraining,
+) -> nn.Module:
+    """A frame_head trained on normalised embeddings (scenes, dims, columns) against targets (scenes, classes,
+    columns); returned on the CPU in eval mode."""
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_model("frame_head", n_classes, **model_args).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    x = torch.from_numpy(embeddings.astype(np.float32)).to(device)
+    y = torch.from_numpy(targets.astype(np.float32)).to(device)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    model.train()
+    for _ in range(cfg.epochs):
+        for batch in torch.randperm(len(x), generator=generator).split(cfg.batch_size):
+            batch = batch.to(device)
+            logits = model.frame_logits(x[batch])
+            weight = 1.0 + (cfg.positive_weight - 1.0) * y[batch]
+            loss = F.binary_cross_entropy_with_logits(logits, y[batch], weight=weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    return model.cpu().eval()
+
+
+def column_probabilities(model: nn.Module, embeddings: np.ndarray) -> np.ndarray:
+    """Per-column target probabilities (scenes, classes, columns) of normalised embeddings."""
+    with torch.inference_mode():
+        return torch.sigmoid(model.frame_logits(torch.from_numpy(embeddings.astype(np.float32)))).numpy()

@@ -1,0 +1,97 @@
+"""The detector end to end on a scene set's frame embeddings: one head per CV fold scoring that fold's scenes, the
+median filters and thresholds that score best on those out-of-fold scenes, then the shipped head on every fold."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import zarr
+
+from nonspeech.detector.fit import HeadTraining, column_probabilities, column_statistics, fit_head
+from nonspeech.detector.postprocess import Columns, choose_postprocessing
+from nonspeech.events import Event
+from nonspeech.features.frontends import feature_spec
+from nonspeech.models.checkpoint import make_checkpoint, save_checkpoint
+from nonspeech.models.efficientat import load_audioset
+from nonspeech.report import print_summary
+
+
+def read_events(path: Path) -> dict[str, list[Event]]:
+    """A scene set's annotation as events by scene."""
+    table = pd.read_csv(path)
+    return {name: [Event(float(r.onset), float(r.offset), str(r.label)) for r in rows.itertuples()]
+            for name, rows in table.groupby("scene")}
+
+
+def normalised(embeddings: np.ndarray, stats: dict[str, list[float]]) -> np.ndarray:
+    """Embeddings (scenes, dims, columns) less the per-dimension mean, over the standard deviation."""
+    mean, std = (np.asarray(stats[k], dtype=np.float32)[None, :, None] for k in ("mean", "std"))
+    return (embeddings.astype(np.float32) - mean) / np.maximum(std, 1e-6)
+
+
+def scene_columns(names: pd.Series, probabilities: np.ndarray, attrs: dict) -> dict[str, Columns]:
+    """Scenes by name with their column probabilities."""
+    return {name: Columns(p, attrs["column_seconds"], attrs["column_start"], attrs["scene_seconds"])
+            for name, p in zip(names, probabilities)}
+
+
+def out_of_fold(
+    embeddings: np.ndarray, targets: np.ndarray, scenes: pd.DataFrame, model_args: dict, cfg: HeadTraining, attrs: dict,
+) -> dict[str, Columns]:
+    """Every CV scene scored by the head trained on the other folds' scenes."""
+    scored = {}
+    folds = sorted(k for k in scenes["fold"].unique() if k >= 0)
+    if len(folds) < 2:
+        raise ValueError(f"the scene set has {len(folds)} CV fold(s): cross-validation needs at least 2")
+    for fold in folds:
+        train, held = (scenes["fold"] >= 0) & (scenes["fold"] != fold), scenes["fold"] == fold
+        stats = column_statistics(embeddings[train.to_numpy()])
+        head = fit_head(model_args, targets.shape[1], normalised(embeddings[train.to_numpy()], stats),
+                        targets[train.to_numpy()], cfg)
+        probabilities = column_probabilities(head, normalised(embeddings[held.to_numpy()], stats))
+        scored |= scene_columns(scenes["scene"][held], probabilities, attrs)
+    return scored
+
+
+def train_detector(
+    scenes_dir: Path, frames_path: Path, classes: list[str], model_args: dict, cfg: HeadTraining,
+    median_filters: list[float], precision: float, hops: int, out_dir: Path,
+) -> dict[str, object]:
+    """Write out_dir/model.pt (the head on every CV fold's scenes, with the frozen body, normalisation, per-class
+    thresholds and median filters chosen out of fold, at segment precision `precision` where they can, for timelines
+    at a hop of 1 / hops column) and
+    out_dir/out_of_fold.npz (the CV scenes' column probabilities, by scene name)."""
+    start = time.perf_counter()
+    group = zarr.open_group(frames_path, mode="r")
+    attrs = dict(group.attrs)
+    embeddings, targets = group["embeddings"][:], group["targets"][:]
+    scenes = pd.read_csv(scenes_dir / "scenes.csv")
+    reference = read_events(scenes_dir / "events.csv")
+    scored = out_of_fold(embeddings, targets, scenes, model_args, cfg, attrs)
+    thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops)
+    training = (scenes["fold"] >= 0).to_numpy()
+    stats = column_statistics(embeddings[training])
+    head = fit_head(model_args, targets.shape[1], normalised(embeddings[training], stats), targets[training], cfg)
+    embedding = attrs["embedding"]
+    features = {**feature_spec("efficientat", 32000, embedding["window_seconds"], {}), "embedding": embedding}
+    body = load_audioset(embedding["weights"], embedding["width"], embedding["sha256"])
+    checkpoint = make_checkpoint(
+        head, "frame_head", model_args, classes, features, {"mode": "per_bin", **stats},
+        output="sigmoid", decision_rule="probability", thresholds=thresholds, median_seconds=median_seconds,
+        column_seconds=attrs["column_seconds"], hops_per_column=hops, embedder_state=body.state_dict(),
+        train={"model": model_args, **vars(cfg)},
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(checkpoint, out_dir / "model.pt")
+    np.savez_compressed(out_dir / "out_of_fold.npz", **{name: c.probabilities for name, c in scored.items()})
+    summary = {
+        "CV scenes": len(scored), "out-of-fold segment F1": ", ".join(f"{k} {v:.2f}" for k, v in f1.items()),
+        "thresholds": ", ".join(f"{k} {v:.2f}" for k, v in thresholds.items()),
+        "median filters (s)": ", ".join(f"{k} {v:g}" for k, v in median_seconds.items()),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    print_summary(f"detector {out_dir / 'model.pt'}", summary)
+    return summary

@@ -1,0 +1,1 @@
+"""Synthesised scenes with strong labels, and their frame embeddings."""

@@ -1,0 +1,100 @@
+"""Frame embeddings of a scene set by the frozen AudioSet body, with strong labels at the body's column rate: per
+scene the body's columns (dims, columns) and each target class's share of every column that its events cover."""
+
+from __future__ import annotations
+
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import zarr
+
+from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_clip_array, from_pcm16, open_waveforms
+from nonspeech.features.efficientat_mel import SAMPLE_RATE, EfficientATMel
+from nonspeech.features.embed import embedding_spec
+from nonspeech.inference.sliding import column_grid
+from nonspeech.models.efficientat import finer_time, load_audioset, localise_gates
+from nonspeech.models.embedding import AudioSetEmbedder
+from nonspeech.models.fused import for_inference
+from nonspeech.report import print_summary
+
+BATCH = 4
+
+
+def frame_embedder(
+    weights: Path, width: float, tags: bool, time_stride: int, window_seconds: float, frontend: EfficientATMel,
+) -> AudioSetEmbedder:
+    """The frozen body giving column embeddings of time_stride frames (with `tags`, each column's AudioSet
+    probabilities too), its squeeze-excitation gates over the window_seconds centred on each column (as in a window
+    of that length alone): what training and `predict --window` both run."""
+    network = finer_time(load_audioset(weights, width), time_stride)
+    embedder = for_inference(AudioSetEmbedder(network, tags, frames=True))
+    probe = torch.zeros(1, int(round(window_seconds * SAMPLE_RATE)))
+    with torch.inference_mode():
+        localise_gates(embedder, lambda: embedder(frontend(probe)))
+    return embedder
+
+
+def column_seconds(embedder: AudioSetEmbedder, frontend: EfficientATMel) -> tuple[float, float]:
+    """Length of one column and where column 0 begins, in seconds."""
+    hop = frontend.stft.hop_length / SAMPLE_RATE
+    stride, phase = column_grid(lambda x: embedder.network.feature_map(x), frontend.fb.shape[1])
+    return stride * hop, phase * hop
+
+
+def frame_targets(events: pd.DataFrame, targets: list[str], columns: int, length: float, start: float) -> np.ndarray:
+    """(targets, columns): the share of each column [start + j length, start + (j + 1) length) covered by events
+    (onset, offset, label) of each target class; other labels cover nothing."""
+    edges = start + length * np.arange(columns + 1)
+    share = np.zeros((len(targets), columns), dtype=np.float32)
+    for onset, offset, label in events[["onset", "offset", "label"]].itertuples(index=False):
+        if label in targets:
+            overlap = np.clip(np.minimum(edges[1:], offset) - np.maximum(edges[:-1], onset), 0, None)
+            share[targets.index(label)] += overlap / length
+    return np.clip(share, 0.0, 1.0)
+
+
+def compute_frames(
+    scenes_dir: Path, classes: list[str], weights: Path, width: float, tags: bool, time_stride: int,
+    window_seconds: float, out_path: Path,
+) -> dict[str, object]:
+    """Write out_path, a zarr group: `embeddings` (scenes, dims, columns) float16 and `targets` (scenes, target
+    classes, columns) float16, with the embedding spec, the column length and start, and the targets' names."""
+    start = time.perf_counter()
+    pcm, peak, stored = open_waveforms(scenes_dir / "waveforms.zarr")
+    scenes = pd.read_csv(scenes_dir / "scenes.csv")
+    events = pd.read_csv(scenes_dir / "events.csv")
+    frontend = EfficientATMel()
+    embedder = frame_embedder(weights, width, tags, time_stride, window_seconds, frontend)
+    length, first = column_seconds(embedder, frontend)
+    targets = [c for c in classes if c != "other"]
+    with torch.inference_mode():
+        columns = embedder(frontend(torch.zeros(1, pcm.shape[1]))).shape[-1]
+    spec = embedding_spec(weights, width, tags, embedder.dims)
+    attrs = {
+        "embedding": {**spec, "frames": True, "time_stride": time_stride, "window_seconds": window_seconds},
+        "column_seconds": length, "column_start": first, "targets": targets, "scene_seconds": stored["seconds"],
+        "versions": {p: version(p) for p in ("torch", "numpy", "zarr")},
+    }
+    zarr.open_group(out_path, mode="w", attributes=attrs)
+    embeddings = create_clip_array(out_path / "embeddings", (len(scenes), embedder.dims, columns), "float16", {})
+    labels = create_clip_array(out_path / "targets", (len(scenes), len(targets), columns), "float16", {})
+    by_scene = dict(tuple(events.groupby("scene")))
+    with torch.inference_mode():
+        for lo in range(0, len(scenes), CHUNK_CLIPS):
+            block = torch.from_numpy(from_pcm16(pcm[lo:lo + CHUNK_CLIPS], peak[lo:lo + CHUNK_CLIPS]))
+            embeddings[lo:lo + len(block)] = torch.cat(
+                [embedder(frontend(part)) for part in block.split(BATCH)]).numpy().astype(np.float16)
+    labels[:] = np.stack([
+        frame_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]
+    ]).astype(np.float16)
+    seconds = time.perf_counter() - start
+    summary = {
+        "scenes": len(scenes), "columns": f"{columns} of {length:.2f} s", "dims": embedder.dims,
+        "seconds": round(seconds, 1), "x real time": round(len(scenes) * stored["seconds"] / max(seconds, 1e-9)),
+    }
+    print_summary("scene frames", summary)
+    return summary

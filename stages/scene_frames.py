@@ -1,0 +1,21 @@
+"""Stage scene_frames@NAME: frame embeddings of detector NAME's scenes by the frozen pretrained body, with each
+column's strong labels."""
+
+import json
+import sys
+from pathlib import Path
+
+from common import detector_name, run
+
+from nonspeech.scenes.frames import compute_frames
+
+
+def main(params: dict) -> None:
+    name = detector_name(params, sys.argv)
+    body, out = params["detector"][name]["body"], Path(f"data/detector/{name}")
+    compute_frames(out / "scenes", json.loads(Path("data/ingest/classes.json").read_text()), Path(body["weights"]),
+                   body["width"], body["tags"], body["time_stride"], params["audio"]["seconds"], out / "frames.zarr")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,136 @@
+"""The sound-event detector through real DVC on real recordings (../shared/realsounds): scenes, frame embeddings,
+the head with post-processing chosen out of fold, its figures, and `predict --window` with it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, nonspeech, sh, shared_repo, stages_run
+
+from nonspeech.models.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.pipeline
+
+REALSOUNDS = PROJECT.parent / "shared/realsounds"
+SCENE = REALSOUNDS / "scenes/scene00.wav"
+DETECTOR_STAGES = {"scenes@sed", "scene_frames@sed", "detector@sed", "detector_eval@sed"}
+
+
+def detector_params() -> dict[str, object]:
+    """configs/detector.yaml on realsounds, with few short scenes and a few epochs."""
+    config = yaml.safe_load((PROJECT / "configs/detector.yaml").read_text())
+    sed = config["detector"]["sed"]
+    sed["backgrounds"] = str(REALSOUNDS / "negatives")
+    sed["scenes"] |= {"count": 6, "seconds": 10.0, "events": [2, 4]}
+    sed["train"] |= {"epochs": 3}
+    return {"data.source": "folder", "data.root": str(REALSOUNDS), "data.negatives": str(REALSOUNDS / "negatives"),
+            "audio.seconds": config["audio"]["seconds"], "features.frontend": "efficientat", "detector": config["detector"]}
+
+
+@pytest.fixture(scope="session")
+def detector_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline repo on realsounds with the detector stages (and what they need) reproduced."""
+
+    def reproduce(repo: Path) -> None:
+        make_pipeline_repo(repo, detector_params())
+        ran = stages_run(dvc(repo, "repro", "detector_eval@sed").stdout)
+        assert DETECTOR_STAGES | {"ingest", "folds"} <= ran
+        commit_all(repo, "detector")
+
+    return shared_repo(tmp_path_factory, "detector", reproduce)
+
+
+@pytest.fixture
+def detector_copy(detector_repo: Path, tmp_path: Path) -> Path:
+    """A private copy of detector_repo that a test may change."""
+    return Path(shutil.copytree(detector_repo, tmp_path / "repo", symlinks=True))
+
+
+def test_scenes_of_a_pool_hold_only_its_own_clips_within_the_scene(detector_repo: Path) -> None:
+    root = detector_repo / "data/detector/sed/scenes"
+    scenes, events = pd.read_csv(root / "scenes.csv"), pd.read_csv(root / "events.csv")
+    folds = pd.read_csv(detector_repo / "data/folds/folds.csv").set_index("clip_id")["fold"]
+    manifest = pd.read_csv(detector_repo / "data/ingest/manifest.csv").set_index("clip_id")
+    assert scenes.groupby("pool").size().to_dict() == {"fold0": 6, "fold1": 6, "fold2": 6, "test": 6}
+    merged = events.merge(scenes, on="scene")
+    source_fold = [folds.get(clip, -1) if manifest.at[clip, "split"] == "train" else -1 for clip in merged["source"]]
+    assert (merged["fold"].to_numpy() == source_fold).all()
+    assert ((merged["onset"] >= 0) & (merged["offset"] <= 10.0) & (merged["offset"] > merged["onset"])).all()
+    assert (merged["label"] == [manifest.at[clip, "label"] for clip in merged["source"]]).all()
+
+
+def test_metrics_report_scenes_by_sed_eval_and_isolated_clips(detector_repo: Path) -> None:
+    metrics = json.loads((detector_repo / "data/detector/sed/metrics.json").read_text())
+    for part in ("cv", "test"):
+        assert set(metrics[part]) >= {"segment_macro_f1", "event_macro_f1", "false_alarms_per_minute"}
+        assert 0 <= metrics[part]["segment_macro_f1"] <= 1 and metrics[part]["false_alarms_per_minute"] >= 0
+    assert 0 <= metrics["clips"]["macro_f1"] <= 1
+    shown = dvc(detector_repo, "metrics", "show", "--json").stdout
+    assert "event_macro_f1" in shown
+
+
+def test_checkpoint_carries_thresholds_and_median_filters_chosen_out_of_fold(detector_repo: Path) -> None:
+    checkpoint = load_checkpoint(detector_repo / "data/detector/sed/model.pt")
+    targets = [c for c in checkpoint["classes"] if c != "other"]
+    assert sorted(checkpoint["thresholds"]) == sorted(checkpoint["median_seconds"]) == sorted(targets)
+    assert checkpoint["column_seconds"] == pytest.approx(0.32)
+    assert checkpoint["features"]["embedding"]["frames"] is True
+
+
+def test_a_training_parameter_reruns_neither_synthesis_nor_frames(detector_copy: Path) -> None:
+    params = yaml.safe_load((detector_copy / "params.yaml").read_text())
+    params["detector"]["sed"]["train"]["epochs"] = 2
+    (detector_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    ran = stages_run(dvc(detector_copy, "repro", "detector_eval@sed").stdout)
+    assert ran == {"detector@sed", "detector_eval@sed"}
+
+
+def test_a_background_folder_without_audio_stops_the_scenes_stage_with_one_line(detector_copy: Path) -> None:
+    empty = detector_copy.parent / "rooms"
+    empty.mkdir()
+    params = yaml.safe_load((detector_copy / "params.yaml").read_text())
+    params["detector"]["sed"]["backgrounds"] = str(empty)
+    (detector_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = sh(detector_copy, sys.executable, "stages/scenes.py", "sed", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: scene backgrounds: {empty} holds no usable audio (a folder of background recordings, or the "
+        "data.negatives folder to use each pool's own non-target clips)"]
+
+
+def test_predict_window_with_the_detector_keeps_the_json_shape(detector_repo: Path, tmp_path: Path) -> None:
+    model = detector_repo / "data/detector/sed/model.pt"
+    result = nonspeech("predict", "--window", "--model", model, "--hop", "0.16", "--format", "json", "--threshold", "0.2",
+                       SCENE)
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert record["file"] == str(SCENE) and record["seconds"] == pytest.approx(60.0)
+    assert record["segments"], "a detector at threshold 0.2 finds something in a minute of real events"
+    assert all({"class", "start", "end"} <= set(s) and s["end"] > s["start"] for s in record["segments"])
+    plot = tmp_path / "timeline.png"
+    drawn = nonspeech("predict", "--window", "--model", model, "--plot", plot, SCENE)
+    assert drawn.returncode == 0, drawn.stderr
+    assert plot.stat().st_size > 0
+
+
+def test_a_detector_exports_to_onnx_for_clips_and_refuses_exact_or_onnx_timelines(
+    detector_repo: Path, tmp_path: Path,
+) -> None:
+    model, onnx = detector_repo / "data/detector/sed/model.pt", tmp_path / "detector.onnx"
+    clips = sorted((REALSOUNDS / "clips/cough").glob("*.wav"))[:3]
+    assert nonspeech("export", "--model", model, "--out", onnx).returncode == 0
+    by_torch = json.loads(nonspeech("predict", "--model", model, "--format", "json", "--top-k", "8", *clips).stdout)
+    by_onnx = json.loads(nonspeech("predict", "--onnx", onnx, "--format", "json", "--top-k", "8", *clips).stdout)
+    for a, b in zip(by_torch, by_onnx):
+        assert [p["class"] for p in a["predictions"]] == [p["class"] for p in b["predictions"]]
+        assert max(abs(p["probability"] - q["probability"]) for p, q in zip(a["predictions"], b["predictions"])) < 1e-4
+    exact = nonspeech("predict", "--window", "--exact", "--model", model, SCENE)
+    assert exact.returncode == 2 and exact.stderr.startswith("error: --exact: ") and exact.stderr.count("\n") == 1
+    window = nonspeech("predict", "--window", "--onnx", onnx, SCENE)
+    assert window.returncode == 2 and "timelines need its checkpoint" in window.stderr
