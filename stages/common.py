@@ -26,14 +26,6 @@ def fold_of_row(manifest: pd.DataFrame) -> np.ndarray:
     return manifest[["clip_id"]].merge(folds, on="clip_id", how="left")["fold"].fillna(-1).astype(int).to_numpy()
 
 
-def detector_name(params: dict, argv: list[str]) -> str:
-    """The detector named on the command line (a key of params `detector`); ValueError with the usage otherwise."""
-    names = sorted(params.get("detector") or {})
-    if len(argv) != 2 or argv[1] not in names:
-        raise ValueError(f"usage: python {argv[0]} NAME, NAME one of detector: {names}")
-    return argv[1]
-
-
 def checkpoint_of(stage: str) -> Path | None:
     """The checkpoint a training stage writes (train_cv@K or train_final); None for any other name."""
     if stage == "train_final":

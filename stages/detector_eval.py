@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from common import detector_name, run
+from common import run
+from detectors import detector_name
 
 from nonspeech.detector.evaluate import evaluate_detector
 from nonspeech.models.checkpoint import load_checkpoint

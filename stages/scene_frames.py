@@ -5,7 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from common import detector_name, run
+from common import run
+from detectors import detector_name
 
 from nonspeech.scenes.frames import compute_frames
 

@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from common import detector_name, fold_of_row, run
+from common import fold_of_row, run
+from detectors import detector_name
 
 from nonspeech.scenes.backgrounds import read_backgrounds
 from nonspeech.scenes.scene_set import synthesise_scenes
