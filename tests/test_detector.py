@@ -113,10 +113,16 @@ def test_predict_window_with_the_detector_keeps_the_json_shape(detector_repo: Pa
     assert record["file"] == str(SCENE) and record["seconds"] == pytest.approx(60.0)
     assert record["segments"], "a detector at threshold 0.2 finds something in a minute of real events"
     assert all({"class", "start", "end"} <= set(s) and s["end"] > s["start"] for s in record["segments"])
-    plot = tmp_path / "timeline.png"
-    drawn = nonspeech("predict", "--window", "--model", model, "--plot", plot, SCENE)
+    plot, labels = tmp_path / "timeline.png", tmp_path / "labels.txt"
+    drawn = nonspeech("predict", "--window", "--model", model, "--hop", "0.16", "--threshold", "0.2", "--plot", plot,
+                      "--format", "audacity", "--out", labels, SCENE)
     assert drawn.returncode == 0, drawn.stderr
     assert plot.stat().st_size > 0
+    tracks = [line.split("\t") for line in labels.read_text().splitlines()]
+    assert [(float(a), float(b), c) for a, b, c in tracks] == [(s["start"], s["end"], s["class"]) for s in record["segments"]]
+    table = nonspeech("predict", "--window", "--model", model, "--hop", "0.16", "--threshold", "0.2", "--format", "csv",
+                      SCENE)
+    assert len(table.stdout.strip().splitlines()) == 1 + len(record["segments"])
 
 
 def test_a_detector_exports_to_onnx_for_clips_and_refuses_exact_or_onnx_timelines(

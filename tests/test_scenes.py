@@ -106,3 +106,8 @@ def test_median_filter_removes_blips_shorter_than_half_its_length() -> None:
     filtered = median_filtered(probabilities, ["cough", "laugh"], {"cough": 0.96, "laugh": 0.96}, 0.32)
     assert not filtered[:, 0].any()
     np.testing.assert_array_equal(filtered[:, 1], probabilities[:, 1])
+
+
+def test_scene_params_with_a_missing_or_unknown_key_name_them() -> None:
+    with pytest.raises(ValueError, match=r"unknown keys \['density'\], missing keys \['gap'\]"):
+        SceneParams.from_dict({**{k: v for k, v in PARAMS.items() if k != "gap"}, "density": 3})

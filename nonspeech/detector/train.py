@@ -64,6 +64,8 @@ def train_detector(
     thresholds and median filters chosen out of fold, at segment precision `precision` where they can, for timelines
     at a hop of 1 / hops column) and
     out_dir/out_of_fold.npz (the CV scenes' column probabilities, by scene name)."""
+    if hops < 1:
+        raise ValueError(f"detector hops_per_column {hops}: must be at least 1 (one span per column)")
     start = time.perf_counter()
     group = zarr.open_group(frames_path, mode="r")
     attrs = dict(group.attrs)

@@ -4,7 +4,7 @@ onset, duration and ratio recorded. Pure numpy; seeded, so a scene set is a func
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -35,7 +35,10 @@ class SceneParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> SceneParams:
-        """Checked params; ValueError naming the first that cannot be met."""
+        """Checked params; ValueError naming unknown or missing keys, or the first value that cannot be met."""
+        names = {f.name for f in fields(cls)}
+        if set(d) != names:
+            raise ValueError(f"scenes params: unknown keys {sorted(set(d) - names)}, missing keys {sorted(names - set(d))}")
         p = cls(int(d["count"]), float(d["seconds"]), tuple(d["events"]), float(d["target_share"]), tuple(d["snr"]),
                 float(d["background_dbfs"]), float(d["max_event_seconds"]), float(d["gap"]), bool(d["overlap"]),
                 int(d["seed"]))
