@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, nonspeech, sh, shared_repo, stages_run
 
+from nonspeech.detector.fit import HeadTraining, column_probabilities, fit_head
 from nonspeech.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.pipeline
@@ -140,3 +143,19 @@ def test_a_detector_exports_to_onnx_for_clips_and_refuses_exact_or_onnx_timeline
     assert exact.returncode == 2 and exact.stderr.startswith("error: --exact: ") and exact.stderr.count("\n") == 1
     window = nonspeech("predict", "--window", "--onnx", onnx, SCENE)
     assert window.returncode == 2 and "timelines need its checkpoint" in window.stderr
+
+
+def test_the_weak_clip_loss_teaches_each_class_its_highest_column() -> None:
+    rng = np.random.default_rng(0)
+    scenes, targets = rng.normal(size=(16, 8, 10)).astype(np.float32), np.zeros((16, 2, 10), dtype=np.float32)
+    clips = 0.3 * rng.normal(size=(40, 8, 10)).astype(np.float32)
+    labels = np.zeros((40, 2), dtype=np.float32)
+    labels[:20, 0] = 1.0
+    clips[:20, 0, 4] += 4.0  # class 0's clips: one loud column in dimension 0
+    args = {"dims": 8, "hidden": 8, "layers": 1, "kernel": 3, "dropout": 0.0}
+    cfg = HeadTraining("cpu", 0.01, 0.0, 8, 40, 0, 1.0, 1.0)
+    head = fit_head(args, 2, scenes, targets, cfg, (clips, labels))
+    clip_probabilities = column_probabilities(head, clips).max(axis=-1)
+    assert clip_probabilities[:20, 0].mean() > 0.5 > clip_probabilities[20:, 0].mean()
+    without = fit_head(args, 2, scenes, targets, replace(cfg, weak_weight=0.0), (clips, labels))
+    assert column_probabilities(without, clips).max(axis=-1)[:20, 0].mean() < 0.5

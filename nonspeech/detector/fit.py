@@ -26,6 +26,7 @@ class HeadTraining:
     epochs: int
     seed: int
     positive_weight: float  # extra weight of covered columns in the loss (their share of columns is small)
+    weak_weight: float  # weight of the clip-level loss on the isolated clips (each class's highest column), 0: none
 
     @classmethod
     def from_dict(cls, d: dict) -> HeadTraining:
@@ -46,15 +47,18 @@ def column_statistics(embeddings: np.ndarray) -> dict[str, list[float]]:
 
 def fit_head(
     model_args: dict, n_classes: int, embeddings: np.ndarray, targets: np.ndarray, cfg: HeadTraining,
+    clips: tuple[np.ndarray, np.ndarray],
 ) -> nn.Module:
     """A frame_head trained on normalised embeddings (scenes, dims, columns) against targets (scenes, classes,
-    columns); returned on the CPU in eval mode."""
+    columns), plus, with cfg.weak_weight, each class's highest column of isolated clips (normalised embeddings,
+    clip targets) against the clip's labels, a batch of clips per step; returned on the CPU in eval mode."""
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = build_model("frame_head", n_classes, **model_args).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     x = torch.from_numpy(embeddings.astype(np.float32)).to(device)
     y = torch.from_numpy(targets.astype(np.float32)).to(device)
+    clip_x, clip_y = (torch.from_numpy(a.astype(np.float32)).to(device) for a in clips)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.train()
     for _ in range(cfg.epochs):
@@ -63,6 +67,10 @@ def fit_head(
             logits = model.frame_logits(x[batch])
             weight = 1.0 + (cfg.positive_weight - 1.0) * y[batch]
             loss = F.binary_cross_entropy_with_logits(logits, y[batch], weight=weight)
+            if cfg.weak_weight and len(clip_x):
+                pick = torch.randint(0, len(clip_x), (cfg.batch_size,), generator=generator).to(device)
+                clip_logits = model.frame_logits(clip_x[pick]).amax(dim=-1)
+                loss = loss + cfg.weak_weight * F.binary_cross_entropy_with_logits(clip_logits, clip_y[pick])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

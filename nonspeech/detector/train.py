@@ -38,10 +38,17 @@ def scene_columns(names: pd.Series, probabilities: np.ndarray, attrs: dict) -> d
             for name, p in zip(names, probabilities)}
 
 
+def clips_of(group: zarr.Group, folds: np.ndarray, stats: dict[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The isolated clips of these CV folds: normalised frame embeddings and clip targets."""
+    rows = np.flatnonzero(np.isin(group["clip_folds"][:], folds))
+    return normalised(group["clip_embeddings"].oindex[rows], stats), group["clip_targets"].oindex[rows]
+
+
 def out_of_fold(
-    embeddings: np.ndarray, targets: np.ndarray, scenes: pd.DataFrame, model_args: dict, cfg: HeadTraining, attrs: dict,
+    group: zarr.Group, embeddings: np.ndarray, targets: np.ndarray, scenes: pd.DataFrame, model_args: dict,
+    cfg: HeadTraining, attrs: dict,
 ) -> dict[str, Columns]:
-    """Every CV scene scored by the head trained on the other folds' scenes."""
+    """Every CV scene scored by the head trained on the other folds' scenes (and isolated clips)."""
     scored = {}
     folds = sorted(k for k in scenes["fold"].unique() if k >= 0)
     if len(folds) < 2:
@@ -50,7 +57,7 @@ def out_of_fold(
         train, held = (scenes["fold"] >= 0) & (scenes["fold"] != fold), scenes["fold"] == fold
         stats = column_statistics(embeddings[train.to_numpy()])
         head = fit_head(model_args, targets.shape[1], normalised(embeddings[train.to_numpy()], stats),
-                        targets[train.to_numpy()], cfg)
+                        targets[train.to_numpy()], cfg, clips_of(group, np.setdiff1d(folds, [fold]), stats))
         probabilities = column_probabilities(head, normalised(embeddings[held.to_numpy()], stats))
         scored |= scene_columns(scenes["scene"][held], probabilities, attrs)
     return scored
@@ -72,11 +79,12 @@ def train_detector(
     embeddings, targets = group["embeddings"][:], group["targets"][:]
     scenes = pd.read_csv(scenes_dir / "scenes.csv")
     reference = read_events(scenes_dir / "events.csv")
-    scored = out_of_fold(embeddings, targets, scenes, model_args, cfg, attrs)
+    scored = out_of_fold(group, embeddings, targets, scenes, model_args, cfg, attrs)
     thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops)
     training = (scenes["fold"] >= 0).to_numpy()
     stats = column_statistics(embeddings[training])
-    head = fit_head(model_args, targets.shape[1], normalised(embeddings[training], stats), targets[training], cfg)
+    head = fit_head(model_args, targets.shape[1], normalised(embeddings[training], stats), targets[training], cfg,
+                    clips_of(group, scenes.loc[training, "fold"].unique(), stats))
     embedding = attrs["embedding"]
     features = {**feature_spec("efficientat", 32000, embedding["window_seconds"], {}), "embedding": embedding}
     body = load_audioset(embedding["weights"], embedding["width"], embedding["sha256"])

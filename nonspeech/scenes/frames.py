@@ -57,14 +57,31 @@ def frame_targets(events: pd.DataFrame, targets: list[str], columns: int, length
     return np.clip(share, 0.0, 1.0)
 
 
+def embed_into(out: zarr.Array, pcm: zarr.Array, peak: zarr.Array, embedder: AudioSetEmbedder, frontend: EfficientATMel) -> None:
+    """Fill `out` (items, dims, columns) with the frame embeddings of a waveform store's items, a chunk at a time."""
+    with torch.inference_mode():
+        for lo in range(0, pcm.shape[0], CHUNK_CLIPS):
+            block = torch.from_numpy(from_pcm16(pcm[lo:lo + CHUNK_CLIPS], peak[lo:lo + CHUNK_CLIPS]))
+            out[lo:lo + len(block)] = torch.cat(
+                [embedder(frontend(part)) for part in block.split(BATCH)]).numpy().astype(np.float16)
+
+
+def clip_targets(labels: pd.Series, targets: list[str]) -> np.ndarray:
+    """(clips, targets) weak labels: 1 for the clip's class, none for a non-target clip."""
+    return np.stack([[float(label == t) for t in targets] for label in labels]).astype(np.float16)
+
+
 def compute_frames(
-    scenes_dir: Path, classes: list[str], weights: Path, width: float, tags: bool, time_stride: int,
-    window_seconds: float, out_path: Path,
+    scenes_dir: Path, waves_path: Path, manifest: pd.DataFrame, fold_of_row: np.ndarray, classes: list[str],
+    weights: Path, width: float, tags: bool, time_stride: int, window_seconds: float, out_path: Path,
 ) -> dict[str, object]:
     """Write out_path, a zarr group: `embeddings` (scenes, dims, columns) float16 and `targets` (scenes, target
-    classes, columns) float16, with the embedding spec, the column length and start, and the targets' names."""
+    classes, columns) float16, the strong labels; `clip_embeddings` (clips, dims, columns) of the ingested clips
+    in waveforms.zarr, `clip_targets` (clips, target classes), their weak labels, and `clip_folds` (clips,), each
+    clip's CV fold (-1: test); with the embedding spec, the column length and start, and the targets' names."""
     start = time.perf_counter()
     pcm, peak, stored = open_waveforms(scenes_dir / "waveforms.zarr")
+    clip_pcm, clip_peak, _ = open_waveforms(waves_path)
     scenes = pd.read_csv(scenes_dir / "scenes.csv")
     events = pd.read_csv(scenes_dir / "events.csv")
     frontend = EfficientATMel()
@@ -73,6 +90,7 @@ def compute_frames(
     targets = [c for c in classes if c != "other"]
     with torch.inference_mode():
         columns = embedder(frontend(torch.zeros(1, pcm.shape[1]))).shape[-1]
+        clip_columns = embedder(frontend(torch.zeros(1, clip_pcm.shape[1]))).shape[-1]
     spec = embedding_spec(weights, width, tags, embedder.dims)
     attrs = {
         "embedding": {**spec, "frames": True, "time_stride": time_stride, "window_seconds": window_seconds},
@@ -80,21 +98,21 @@ def compute_frames(
         "versions": {p: version(p) for p in ("torch", "numpy", "zarr")},
     }
     zarr.open_group(out_path, mode="w", attributes=attrs)
-    embeddings = create_clip_array(out_path / "embeddings", (len(scenes), embedder.dims, columns), "float16", {})
-    labels = create_clip_array(out_path / "targets", (len(scenes), len(targets), columns), "float16", {})
+    embed_into(create_clip_array(out_path / "embeddings", (len(scenes), embedder.dims, columns), "float16", {}),
+               pcm, peak, embedder, frontend)
+    embed_into(create_clip_array(out_path / "clip_embeddings", (len(manifest), embedder.dims, clip_columns), "float16",
+                                 {}), clip_pcm, clip_peak, embedder, frontend)
     by_scene = dict(tuple(events.groupby("scene")))
-    with torch.inference_mode():
-        for lo in range(0, len(scenes), CHUNK_CLIPS):
-            block = torch.from_numpy(from_pcm16(pcm[lo:lo + CHUNK_CLIPS], peak[lo:lo + CHUNK_CLIPS]))
-            embeddings[lo:lo + len(block)] = torch.cat(
-                [embedder(frontend(part)) for part in block.split(BATCH)]).numpy().astype(np.float16)
-    labels[:] = np.stack([
+    create_clip_array(out_path / "targets", (len(scenes), len(targets), columns), "float16", {})[:] = np.stack([
         frame_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]
     ]).astype(np.float16)
+    create_clip_array(out_path / "clip_targets", (len(manifest), len(targets)), "float16", {})[:] = clip_targets(
+        manifest["label"], targets)
+    create_clip_array(out_path / "clip_folds", (len(manifest),), "int16", {})[:] = fold_of_row.astype(np.int16)
     seconds = time.perf_counter() - start
     summary = {
-        "scenes": len(scenes), "columns": f"{columns} of {length:.2f} s", "dims": embedder.dims,
-        "seconds": round(seconds, 1), "x real time": round(len(scenes) * stored["seconds"] / max(seconds, 1e-9)),
+        "scenes": len(scenes), "clips": len(manifest), "columns": f"{columns} of {length:.2f} s", "dims": embedder.dims,
+        "seconds": round(seconds, 1),
     }
     print_summary("scene frames", summary)
     return summary
