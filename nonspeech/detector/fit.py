@@ -64,13 +64,15 @@ def fit_head(
     for _ in range(cfg.epochs):
         for batch in torch.randperm(len(x), generator=generator).split(cfg.batch_size):
             batch = batch.to(device)
-            logits = model.frame_logits(x[batch])
-            weight = 1.0 + (cfg.positive_weight - 1.0) * y[batch]
-            loss = F.binary_cross_entropy_with_logits(logits, y[batch], weight=weight)
+            logits = model.member_logits(x[batch])  # each member on its own loss
+            target = y[batch].expand_as(logits)
+            weight = 1.0 + (cfg.positive_weight - 1.0) * target
+            loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
             if cfg.weak_weight and len(clip_x):
                 pick = torch.randint(0, len(clip_x), (cfg.batch_size,), generator=generator).to(device)
-                clip_logits = model.frame_logits(clip_x[pick]).amax(dim=-1)
-                loss = loss + cfg.weak_weight * F.binary_cross_entropy_with_logits(clip_logits, clip_y[pick])
+                clip_logits = model.member_logits(clip_x[pick]).amax(dim=-1)
+                loss = loss + cfg.weak_weight * F.binary_cross_entropy_with_logits(
+                    clip_logits, clip_y[pick].expand_as(clip_logits))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -7,22 +7,35 @@ import torch
 from torch import nn
 
 
-class FrameHead(nn.Module):
-    """Column embeddings (B, dims, columns) to per-column logits (B, classes, columns) by `frame_logits`; the module's
-    output is each class's highest column logit (B, classes), a clip's."""
+def conv_stack(n_classes: int, dims: int, hidden: int, layers: int, kernel: int, dropout: float) -> nn.Sequential:
+    """Dropout, `layers` convolutions of `kernel` columns and `hidden` channels with ReLU and dropout, then a 1x1
+    convolution to n_classes logits per column."""
+    blocks: list[nn.Module] = [nn.Dropout(dropout)]
+    width = dims
+    for _ in range(layers):
+        blocks += [nn.Conv1d(width, hidden, kernel, padding=kernel // 2), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        width = hidden
+    return nn.Sequential(*blocks, nn.Conv1d(width, n_classes, 1))
 
-    def __init__(self, n_classes: int, dims: int, hidden: int, layers: int, kernel: int, dropout: float) -> None:
+
+class FrameHead(nn.Module):
+    """Column embeddings (B, dims, columns) to per-column logits (B, classes, columns) by `frame_logits`: the mean of
+    `members` convolution stacks, each from its own initialisation and trained on its own loss (an ensemble); the
+    module's output is each class's highest column logit (B, classes), a clip's."""
+
+    def __init__(
+        self, n_classes: int, dims: int, hidden: int, layers: int, kernel: int, dropout: float, members: int,
+    ) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [nn.Dropout(dropout)]
-        width = dims
-        for _ in range(layers):
-            blocks += [nn.Conv1d(width, hidden, kernel, padding=kernel // 2), nn.ReLU(inplace=True), nn.Dropout(dropout)]
-            width = hidden
-        self.head = nn.Sequential(*blocks, nn.Conv1d(width, n_classes, 1))
+        self.head = nn.ModuleList([conv_stack(n_classes, dims, hidden, layers, kernel, dropout) for _ in range(members)])
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's per-column logits (members, B, classes, columns): what training fits, each on its own."""
+        return torch.stack([member(x) for member in self.head])
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-column logits (B, classes, columns)."""
-        return self.head(x)
+        """Per-column logits (B, classes, columns), the members' mean."""
+        return self.member_logits(x).mean(dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.frame_logits(x).amax(dim=-1)
@@ -30,6 +43,8 @@ class FrameHead(nn.Module):
 
 def frame_head(
     n_classes: int, dims: int = 384, hidden: int = 128, layers: int = 2, kernel: int = 3, dropout: float = 0.2,
+    members: int = 1,
 ) -> FrameHead:
-    """A detector head of `layers` convolutions of `kernel` columns and `hidden` channels (0 layers: linear)."""
-    return FrameHead(n_classes, dims, hidden, layers, kernel, dropout)
+    """A detector head of `layers` convolutions of `kernel` columns and `hidden` channels (0 layers: linear), the mean
+    of `members` of them."""
+    return FrameHead(n_classes, dims, hidden, layers, kernel, dropout, members)
