@@ -13,12 +13,13 @@ import zarr
 from nonspeech.data.clip_arrays import from_pcm16, open_waveforms
 from nonspeech.detector.fit import column_probabilities
 from nonspeech.detector.postprocess import Columns, scene_events
-from nonspeech.detector.train import normalised, read_events, scene_columns
+from nonspeech.detector.train import normalised, scene_columns
 from nonspeech.evaluation.metrics import classification_metrics
 from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import score_timeline
+from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.inference.torch_model import torch_model
-from nonspeech.labels import NEGATIVE
+from nonspeech.labels import NEGATIVE, negative_index
 from nonspeech.models.checkpoint import model_from_checkpoint
 from nonspeech.report import print_summary
 
@@ -64,15 +65,15 @@ def evaluate_detector(
     group = zarr.open_group(frames_path, mode="r")
     attrs = dict(group.attrs)
     table = pd.read_csv(scenes_dir / "scenes.csv")
-    reference = read_events(scenes_dir / "events.csv")
+    reference = read_reference(scenes_dir / "events.csv")
     stored = np.load(out_of_fold_path)
-    cv = {name: Columns(stored[name], attrs["column_seconds"], attrs["column_start"], attrs["scene_seconds"])
-          for name in stored.files}
+    cv = scene_columns(stored.files, [stored[name] for name in stored.files], attrs)
     test = (table["fold"] < 0).to_numpy()
     head = model_from_checkpoint(checkpoint)
     with torch.inference_mode():
         probabilities = column_probabilities(head, normalised(group["embeddings"].oindex[np.flatnonzero(test)],
-                                                              checkpoint["normalization"]))
+                                                              checkpoint["normalization"]),
+                                             negative_index(list(checkpoint["classes"])))
     metrics = {
         "cv": scene_figures(checkpoint, cv, reference),
         "test": scene_figures(checkpoint, scene_columns(table["scene"][test], probabilities, attrs), reference),

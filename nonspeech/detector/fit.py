@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nonspeech.devices.select import resolve_device
+from nonspeech.models.outputs import class_probabilities
 from nonspeech.models.registry import build_model
 
 
@@ -79,7 +80,10 @@ def fit_head(
     return model.cpu().eval()
 
 
-def column_probabilities(model: nn.Module, embeddings: np.ndarray) -> np.ndarray:
-    """Per-column target probabilities (scenes, classes, columns) of normalised embeddings."""
+def column_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> np.ndarray:
+    """Per-column class probabilities (scenes, columns, classes) of normalised embeddings, as `predict` computes them
+    (models.outputs.class_probabilities: sigmoids, the class at index `negative` 1 - the highest)."""
     with torch.inference_mode():
-        return torch.sigmoid(model.frame_logits(torch.from_numpy(embeddings.astype(np.float32)))).numpy()
+        logits = model.frame_logits(torch.from_numpy(embeddings.astype(np.float32))).transpose(1, 2)
+        scenes, columns, outputs = logits.shape
+        return class_probabilities(logits.reshape(-1, outputs), "sigmoid", negative).reshape(scenes, columns, -1).numpy()

@@ -18,7 +18,7 @@ HYSTERESIS = 0.1  # predict --window's default
 
 @dataclass(frozen=True)
 class Columns:
-    """A scene's per-column target probabilities (targets, columns), columns of `length` seconds from `start`."""
+    """A scene's per-column class probabilities (columns, classes), columns of `length` seconds from `start`."""
 
     probabilities: np.ndarray
     length: float
@@ -26,18 +26,10 @@ class Columns:
     seconds: float
 
 
-def with_other(target_probabilities: np.ndarray, classes: list[str]) -> np.ndarray:
-    """(columns, classes) from (targets, columns): NEGATIVE's column is 1 - the highest target probability."""
-    targets = target_probabilities.T
-    other = 1.0 - targets.max(axis=1, keepdims=True)
-    at = classes.index(NEGATIVE)
-    return np.concatenate([targets[:, :at], other, targets[:, at:]], axis=1)
-
-
 def scene_windows(columns: Columns, classes: list[str], median_seconds: dict[str, float], hops: int) -> Windows:
     """The scene as `predict --window` sees it at a hop of 1 / hops column: spans of one column, each scoring the
     columns it straddles by overlap; median-filtered per class."""
-    probabilities = with_other(columns.probabilities, classes)
+    probabilities = columns.probabilities
     position = np.arange((len(probabilities) - 1) * hops + 1) / hops
     below = np.floor(position).astype(int)
     share = (position - below)[:, None]

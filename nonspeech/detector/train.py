@@ -4,6 +4,7 @@ median filters and thresholds that score best on those out-of-fold scenes, then 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +13,12 @@ import zarr
 
 from nonspeech.detector.fit import HeadTraining, column_probabilities, column_statistics, fit_head
 from nonspeech.detector.postprocess import Columns, choose_postprocessing
-from nonspeech.events import Event
+from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.features.frontends import feature_spec
+from nonspeech.labels import negative_index
 from nonspeech.models.checkpoint import make_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import load_audioset
 from nonspeech.report import print_summary
-
-
-def read_events(path: Path) -> dict[str, list[Event]]:
-    """A scene set's annotation as events by scene."""
-    table = pd.read_csv(path)
-    return {name: [Event(float(r.onset), float(r.offset), str(r.label)) for r in rows.itertuples()]
-            for name, rows in table.groupby("scene")}
 
 
 def normalised(embeddings: np.ndarray, stats: dict[str, list[float]]) -> np.ndarray:
@@ -32,7 +27,7 @@ def normalised(embeddings: np.ndarray, stats: dict[str, list[float]]) -> np.ndar
     return (embeddings.astype(np.float32) - mean) / np.maximum(std, 1e-6)
 
 
-def scene_columns(names: pd.Series, probabilities: np.ndarray, attrs: dict) -> dict[str, Columns]:
+def scene_columns(names: Iterable[str], probabilities: Iterable[np.ndarray], attrs: dict) -> dict[str, Columns]:
     """Scenes by name with their column probabilities."""
     return {name: Columns(p, attrs["column_seconds"], attrs["column_start"], attrs["scene_seconds"])
             for name, p in zip(names, probabilities)}
@@ -46,7 +41,7 @@ def clips_of(group: zarr.Group, folds: np.ndarray, stats: dict[str, list[float]]
 
 def out_of_fold(
     group: zarr.Group, embeddings: np.ndarray, targets: np.ndarray, scenes: pd.DataFrame, model_args: dict,
-    cfg: HeadTraining, attrs: dict,
+    cfg: HeadTraining, attrs: dict, negative: int | None,
 ) -> dict[str, Columns]:
     """Every CV scene scored by the head trained on the other folds' scenes (and isolated clips)."""
     scored = {}
@@ -58,7 +53,7 @@ def out_of_fold(
         stats = column_statistics(embeddings[train.to_numpy()])
         head = fit_head(model_args, targets.shape[1], normalised(embeddings[train.to_numpy()], stats),
                         targets[train.to_numpy()], cfg, clips_of(group, np.setdiff1d(folds, [fold]), stats))
-        probabilities = column_probabilities(head, normalised(embeddings[held.to_numpy()], stats))
+        probabilities = column_probabilities(head, normalised(embeddings[held.to_numpy()], stats), negative)
         scored |= scene_columns(scenes["scene"][held], probabilities, attrs)
     return scored
 
@@ -70,7 +65,7 @@ def train_detector(
     """Write out_dir/model.pt (the head on every CV fold's scenes, with the frozen body, normalisation, per-class
     thresholds and median filters chosen out of fold, at segment precision `precision` where they can, for timelines
     at a hop of 1 / hops column) and
-    out_dir/out_of_fold.npz (the CV scenes' column probabilities, by scene name)."""
+    out_dir/out_of_fold.npz (the CV scenes' column class probabilities, by scene name)."""
     if hops < 1:
         raise ValueError(f"detector hops_per_column {hops}: must be at least 1 (one span per column)")
     start = time.perf_counter()
@@ -78,8 +73,8 @@ def train_detector(
     attrs = dict(group.attrs)
     embeddings, targets = group["embeddings"][:], group["targets"][:]
     scenes = pd.read_csv(scenes_dir / "scenes.csv")
-    reference = read_events(scenes_dir / "events.csv")
-    scored = out_of_fold(group, embeddings, targets, scenes, model_args, cfg, attrs)
+    reference = read_reference(scenes_dir / "events.csv")
+    scored = out_of_fold(group, embeddings, targets, scenes, model_args, cfg, attrs, negative_index(classes))
     thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops)
     training = (scenes["fold"] >= 0).to_numpy()
     stats = column_statistics(embeddings[training])

@@ -16,6 +16,7 @@ from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_clip_array, from_pcm1
 from nonspeech.features.efficientat_mel import SAMPLE_RATE, EfficientATMel
 from nonspeech.features.embed import embedding_spec
 from nonspeech.inference.sliding import column_grid
+from nonspeech.labels import NEGATIVE
 from nonspeech.models.efficientat import finer_time, load_audioset, localise_gates
 from nonspeech.models.embedding import AudioSetEmbedder
 from nonspeech.models.fused import for_inference
@@ -87,7 +88,7 @@ def compute_frames(
     frontend = EfficientATMel()
     embedder = frame_embedder(weights, width, tags, time_stride, window_seconds, frontend)
     length, first = column_seconds(embedder, frontend)
-    targets = [c for c in classes if c != "other"]
+    targets = [c for c in classes if c != NEGATIVE]
     with torch.inference_mode():
         columns = embedder(frontend(torch.zeros(1, pcm.shape[1]))).shape[-1]
         clip_columns = embedder(frontend(torch.zeros(1, clip_pcm.shape[1]))).shape[-1]
