@@ -11,9 +11,9 @@ what README "Real recordings" says to change for fine-tuning or for the resnet f
 configs/timeline.yaml as it stands (fine-tuning on 2 s clips with the negatives mixed in: needs --negatives);
 `detector` is configs/detector.yaml (the embed recipe plus the sound-event detector on scenes synthesised over the
 negatives: needs --negatives), whose detector figures (data/detector/sed/metrics.json) are printed too.
-With --extra, a second folder source (labels mapped by --map, groups kept apart by a source prefix) is trained on
-too: both are written as one labels.csv of absolute paths, each with the test split (negatives included) that it
-has alone, so bench/decisions.py scores each set's own test split.
+With --extra, a second folder source (labels mapped by --map) and its negatives/ are trained on too, as
+data.sources entries `extra` and `extra_negatives`, each with the test split it has alone (so bench/decisions.py
+scores each set's own test split); the evaluate stage's per-source figures are printed under the row.
 """
 
 from __future__ import annotations
@@ -26,12 +26,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import pandas as pd
 import yaml
-from decisions import source_clips
 from repro_time import PROJECT, copy_pipeline, timed_repro
 
-from nonspeech.labels import NEGATIVE
+from nonspeech.data.sources.folder import list_folder
 
 FINETUNE_KEYS = ("embed", "inputs", "model", "train")  # taken from configs/timeline.yaml: fine-tuning mn04
 SCRATCH_KEYS = ("features", "embed", "inputs", "model", "train")  # taken from params.yaml: the demo resnet recipe
@@ -76,15 +74,14 @@ def set_dotted(params: dict, assignment: str) -> None:
     node[leaf] = yaml.safe_load(value)
 
 
-def merged_source(roots: dict[Path, dict[str, str]], out: Path) -> Path:
-    """Write out/labels.csv (target clips) and out/negatives/labels.csv of several folder sources with negatives/,
-    labels mapped, groups prefixed by the source's folder name, each source's test split as it has it alone."""
-    merged = pd.concat([source_clips(root, class_map).assign(group=lambda t: f"{root.name}:" + t["group"])
-                        for root, class_map in roots.items()])
-    (out / "negatives").mkdir(parents=True, exist_ok=True)
-    merged[merged["label"] != NEGATIVE].to_csv(out / "labels.csv", index=False)
-    merged[merged["label"] == NEGATIVE].to_csv(out / "negatives/labels.csv", index=False)
-    return out
+def extra_sources(root: Path, class_map: dict[str, str]) -> dict[str, dict]:
+    """data.sources entries for a second folder source and its negatives/: every class kept, those in class_map
+    renamed."""
+    labels = sorted(set(list_folder(root.resolve())["label"]))
+    sources = {"extra": {"root": str(root.resolve()), "class_map": {label: class_map.get(label, label) for label in labels}}}
+    if (root / "negatives").is_dir():
+        sources["extra_negatives"] = {"root": str((root / "negatives").resolve())}
+    return sources
 
 
 def run_recipe(
@@ -138,11 +135,10 @@ def main() -> None:
         parser.error("the timeline and detector recipes mix the negatives into training: add --negatives")
     if args.extra and not args.negatives:
         parser.error("--extra merges both sets' negatives/: add --negatives")
-    with tempfile.TemporaryDirectory() as merged:
-        if args.extra:
-            class_map = dict(item.split("=", 1) for item in args.map)
-            args.root = merged_source({args.root: {}, args.extra: class_map}, Path(merged))
-        run_recipes(args)
+    if args.extra:
+        class_map = dict(item.split("=", 1) for item in args.map)
+        args.set.insert(0, "data.sources=" + json.dumps(extra_sources(args.extra, class_map)))
+    run_recipes(args)
 
 
 def run_recipes(args: argparse.Namespace) -> None:
@@ -162,6 +158,9 @@ def run_recipes(args: argparse.Namespace) -> None:
                      f"{cv['macro_f1_std']:.3f} | {' | '.join('-' if c is None else f'{c:.3f}' for c in called)} "
                      f"| {row['seconds']:.0f} s |")
         print(lines[-1], flush=True)
+        for source, figures in row.get("sources", {}).items():
+            print(f"  source {source}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                   for k, v in figures.items()), flush=True)
         for detector, figures in row["detectors"].items():
             print(f"detector {detector}: " + "; ".join(
                 f"{part} " + ", ".join(f"{k} {v:.3f}" for k, v in values.items() if isinstance(v, float))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 PIPELINE_FILES = (
-    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config",
+    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", "data/sources", ".dvc/config",
     ".dvc/plots", ".dvcignore",
 )
 ERROR_LINES = 15  # of the failed run's stderr, in its error

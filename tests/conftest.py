@@ -23,7 +23,7 @@ from nonspeech.cli import main as cli_main
 
 PROJECT = Path(__file__).resolve().parents[1]
 PIPELINE_FILES = (
-    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", ".dvc/config",
+    "dvc.yaml", "params.yaml", "stages", "nonspeech", "models", "configs", "data/raw/negatives", "data/sources", ".dvc/config",
     ".dvc/plots", ".dvcignore",
 )
 PRECOMPUTE_STAGES = ("shards", "stats")
@@ -211,3 +211,32 @@ def trained_repo(learnable_repo: Path, tmp_path_factory: pytest.TempPathFactory)
 def trained_copy(trained_repo: Path, tmp_path: Path) -> Path:
     """A private copy of trained_repo that a test may change."""
     return Path(shutil.copytree(trained_repo, tmp_path / "repo", symlinks=True))
+
+
+# The detector recipe (issue 21) on real recordings, shared by the detector and listen tests.
+REALSOUNDS = PROJECT.parent / "shared/realsounds"
+DETECTOR_STAGES = {"scenes@sed", "scene_frames@sed", "detector@sed", "detector_eval@sed"}
+
+
+def detector_params() -> dict[str, object]:
+    """configs/detector.yaml on realsounds, with few short scenes and a few epochs."""
+    config = yaml.safe_load((PROJECT / "configs/detector.yaml").read_text())
+    sed = config["detector"]["sed"]
+    sed["backgrounds"] = str(REALSOUNDS / "negatives")
+    sed["scenes"] |= {"count": 6, "seconds": 10.0, "events": [2, 4]}
+    sed["train"] |= {"epochs": 3}
+    return {"data.source": "folder", "data.root": str(REALSOUNDS), "data.negatives": str(REALSOUNDS / "negatives"),
+            "audio.seconds": config["audio"]["seconds"], "features.frontend": "efficientat", "detector": config["detector"]}
+
+
+@pytest.fixture(scope="session")
+def detector_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A pipeline repo on realsounds with the detector stages (and what they need) reproduced."""
+
+    def reproduce(repo: Path) -> None:
+        make_pipeline_repo(repo, detector_params())
+        ran = stages_run(dvc(repo, "repro", "detector_eval@sed").stdout)
+        assert DETECTOR_STAGES | {"ingest", "folds"} <= ran
+        commit_all(repo, "detector")
+
+    return shared_repo(tmp_path_factory, "detector", reproduce)

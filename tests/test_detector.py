@@ -13,40 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import PROJECT, commit_all, dvc, make_pipeline_repo, nonspeech, sh, shared_repo, stages_run
+from conftest import REALSOUNDS, dvc, nonspeech, sh, stages_run
 
 from nonspeech.detector.fit import HeadTraining, column_probabilities, fit_head
 from nonspeech.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.pipeline
 
-REALSOUNDS = PROJECT.parent / "shared/realsounds"
 SCENE = REALSOUNDS / "scenes/scene00.wav"
-DETECTOR_STAGES = {"scenes@sed", "scene_frames@sed", "detector@sed", "detector_eval@sed"}
-
-
-def detector_params() -> dict[str, object]:
-    """configs/detector.yaml on realsounds, with few short scenes and a few epochs."""
-    config = yaml.safe_load((PROJECT / "configs/detector.yaml").read_text())
-    sed = config["detector"]["sed"]
-    sed["backgrounds"] = str(REALSOUNDS / "negatives")
-    sed["scenes"] |= {"count": 6, "seconds": 10.0, "events": [2, 4]}
-    sed["train"] |= {"epochs": 3}
-    return {"data.source": "folder", "data.root": str(REALSOUNDS), "data.negatives": str(REALSOUNDS / "negatives"),
-            "audio.seconds": config["audio"]["seconds"], "features.frontend": "efficientat", "detector": config["detector"]}
-
-
-@pytest.fixture(scope="session")
-def detector_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A pipeline repo on realsounds with the detector stages (and what they need) reproduced."""
-
-    def reproduce(repo: Path) -> None:
-        make_pipeline_repo(repo, detector_params())
-        ran = stages_run(dvc(repo, "repro", "detector_eval@sed").stdout)
-        assert DETECTOR_STAGES | {"ingest", "folds"} <= ran
-        commit_all(repo, "detector")
-
-    return shared_repo(tmp_path_factory, "detector", reproduce)
 
 
 @pytest.fixture

@@ -84,9 +84,12 @@ def ingest(
     max_quarantine_fraction: float,
     workers: int,
     truncated: str = "quarantine",
+    source_roots: dict[str, Path] | None = None,
 ) -> dict[str, object]:
     """Decode every listed clip; write waveforms.zarr, manifest.csv, quarantine.csv and classes.json.
-    A file holding less audio than its header claims is quarantined, or kept with a warning (truncated="warn")."""
+    A file holding less audio than its header claims is quarantined, or kept with a warning (truncated="warn").
+    Paths are kept relative to `root`, or to their source's root in `source_roots` (whose clip ids start with the
+    source's name)."""
     start = time.perf_counter()
     if truncated not in TRUNCATED_POLICIES:
         raise ValueError(f"ingest.truncated must be one of {', '.join(TRUNCATED_POLICIES)}, got {truncated!r}")
@@ -98,18 +101,21 @@ def ingest(
     out_dir.mkdir(parents=True, exist_ok=True)
     pcm, peak = create_waveforms(out_dir / "waveforms.zarr", len(clips), length,
                                  {"sample_rate": sample_rate, "seconds": seconds})
-    relative = [relative_path(p, root) for p in clips["path"]]
+    roots = source_roots or {}
+    relative = [relative_path(p, roots.get(source, root)) for p, source in zip(clips["path"], clips["source"])]
+    id_paths = [f"{source}/{rel}" if source in roots else rel for rel, source in zip(relative, clips["source"])]
     kept_rows, quarantined, warned, buffer = [], [], [], []
     decode = partial(_decode, sample_rate=sample_rate, length=length, truncated=truncated)
     outcomes = parallel_map(decode, list(clips["path"]), workers, "ingest", total=len(clips))
-    for outcome, rel, cid, row in zip(outcomes, relative, clip_ids(relative), clips.itertuples(index=False)):
+    for outcome, rel, cid, row in zip(outcomes, relative, clip_ids(id_paths), clips.itertuples(index=False)):
         if outcome.clip is None:
-            quarantined.append({"path": row.path, "label": row.label, "split": row.split, "reason": outcome.reason})
+            quarantined.append({"path": row.path, "label": row.label, "split": row.split, "source": row.source,
+                                "reason": outcome.reason})
             continue
         if outcome.warning:
             warned.append(f"warning: {row.path}: {outcome.warning}; kept (ingest.truncated=warn)")
         kept_rows.append({
-            "clip_id": cid, "split": row.split, "label": row.label, "group": row.group,
+            "clip_id": cid, "split": row.split, "label": row.label, "group": row.group, "source": row.source,
             "path": rel, "orig_rate": outcome.rate,
             "orig_channels": outcome.channels, "orig_seconds": round(outcome.seconds, 4),
         })
@@ -121,8 +127,9 @@ def ingest(
     peak.resize((len(kept_rows),))
 
     listed = len(clips) + len(excluded)
-    report = pd.DataFrame(quarantined, columns=["path", "label", "split", "reason"])
-    loader_dropped = excluded.assign(label="", split="")[["path", "label", "split", "reason"]]
+    columns = ["path", "label", "split", "source", "reason"]
+    report = pd.DataFrame(quarantined, columns=columns)
+    loader_dropped = excluded.reindex(columns=columns, fill_value="")
     report = pd.concat([report, loader_dropped], ignore_index=True)
     report.to_csv(out_dir / "quarantine.csv", index=False)
     manifest = pd.DataFrame(kept_rows)
@@ -147,6 +154,8 @@ def ingest(
         print(line, file=sys.stderr)
     if classes:
         print_summary(f"classes ({len(classes)}: clips per split)", class_counts(manifest))
+    if classes and manifest["source"].nunique() > 1:
+        print_summary("sources (clips per class, train / test)", source_counts(manifest))
     print_summary("ingest", {**summary, "seconds": round(time.perf_counter() - start, 1)})
     return summary
 
@@ -157,6 +166,16 @@ def class_counts(manifest: pd.DataFrame) -> dict[str, str]:
     return {
         label: ", ".join(f"{counts.get((label, split), 0)} {split}" for split in ("train", "test"))
         for label in class_names(manifest)
+    }
+
+
+def source_counts(manifest: pd.DataFrame) -> dict[str, str]:
+    """'label train/test, ...' per source of the manifest, in order of first appearance."""
+    counts = manifest.groupby(["source", "label", "split"]).size()
+    return {
+        source: ", ".join(f"{label} {counts.get((source, label, 'train'), 0)}/{counts.get((source, label, 'test'), 0)}"
+                          for label in class_names(manifest[manifest["source"] == source]))
+        for source in manifest["source"].unique()
     }
 
 

@@ -12,12 +12,12 @@ import pandas as pd
 from nonspeech.data.loader import batch_loader, batch_pipeline
 from nonspeech.data.shard_set import read_meta, shard_set
 from nonspeech.devices.select import on_device, resolve_device
-from nonspeech.evaluation.metrics import cv_summary
+from nonspeech.evaluation.metrics import classification_metrics, cv_summary
 from nonspeech.evaluation.sums import Predictions, evaluate, padded, summarize
 from nonspeech.evaluation.thresholds import detection_scores, detection_summary
 from nonspeech.features.frontends import describe
 from nonspeech.features.normalize import Normalize
-from nonspeech.labels import negative_index
+from nonspeech.labels import NEGATIVE, negative_index
 from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.report import print_summary
 
@@ -73,21 +73,38 @@ def score_checkpoint(
     return summarize(sums, classes), predictions, classes
 
 
+def source_scores(table: pd.DataFrame, classes: list[str], thresholds: dict[str, float], rule: str) -> dict:
+    """Figures of one source's rows of a predictions table: clip count; for its target clips the top-class accuracy
+    and macro-F1 over the target classes it has (the most probable target class predicted); detection figures."""
+    scores: dict = {"clips": len(table)}
+    targets = table[table["label"] != NEGATIVE]
+    if len(targets):
+        names = [name for name in classes if name != NEGATIVE]
+        truth = targets["label"].map(names.index).to_numpy()
+        predicted = targets[names].to_numpy().argmax(1)
+        per_class = classification_metrics(truth, predicted, names)["per_class"]
+        scores["accuracy"] = float((truth == predicted).mean())
+        scores["macro_f1"] = float(np.mean([v["f1"] for v in per_class.values() if v["support"]]))
+    return {**scores, **detection_summary(detection_scores(table, thresholds, rule))}
+
+
 def evaluate_model(
     model_path: Path, shards_root: str | Path, splits: list[str], fold_metrics: dict[str, Path], out_dir: Path,
-    device_name: str, batch_size: int, workers: int, bf16: bool, n_errors: int,
+    device_name: str, batch_size: int, workers: int, bf16: bool, n_errors: int, sources: dict[str, str] | None = None,
 ) -> dict:
     """Score the model on `splits`; write to out_dir metrics.json (the numbers experiments are compared by: test
     macro-F1, accuracy and loss, and with negatives how often they are called a class; mean and std of the
-    folds' macro-F1), per_class.csv, confusion.csv, cv_folds.csv, errors.csv and detection.json (per-class
-    precision and recall at the model's thresholds)."""
+    folds' macro-F1; when `sources` (clip id to source name) puts the test clips in several, source_scores of
+    each), per_class.csv, confusion.csv, cv_folds.csv, errors.csv and detection.json (per-class precision and
+    recall at the model's thresholds)."""
     start = time.perf_counter()
     test, predictions, classes = score_checkpoint(model_path, shards_root, splits, device_name, batch_size, workers, bf16)
     folds = {name: json.loads(Path(path).read_text())["val"]["macro_f1"] for name, path in fold_metrics.items()}
     cv = cv_summary(folds)
     checkpoint = load_checkpoint(model_path)
-    detection = detection_scores(predictions_table(predictions, classes), checkpoint.get("thresholds") or {},
-                                 decision_rule_of(checkpoint))
+    thresholds, rule = checkpoint.get("thresholds") or {}, decision_rule_of(checkpoint)
+    table = predictions_table(predictions, classes)
+    detection = detection_scores(table, thresholds, rule)
     metrics = {
         "test": {
             **{key: test[key] for key in ("macro_f1", "accuracy", "loss", "negatives_called_a_class") if key in test},
@@ -95,6 +112,10 @@ def evaluate_model(
         },
         "cv": {"macro_f1": cv["mean"], "macro_f1_std": cv["std"]},
     }
+    source_of = table["clip_id"].map(sources or {})
+    if source_of.nunique() > 1:
+        metrics["sources"] = {name: source_scores(table[source_of == name], classes, thresholds, rule)
+                              for name in sorted(source_of.dropna().unique())}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     pd.DataFrame.from_dict(test["per_class"], orient="index").rename_axis("class").to_csv(out_dir / "per_class.csv")
@@ -113,4 +134,8 @@ def evaluate_model(
         "CV macro-F1": f"{cv['mean']:.4f} ± {cv['std']:.4f} over {len(folds)} folds",
         "errors listed": len(errors), "seconds": round(time.perf_counter() - start, 1),
     })
+    if "sources" in metrics:
+        print_summary("test by source", {name: ", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+                                                         for key, value in scores.items())
+                                         for name, scores in metrics["sources"].items()})
     return metrics

@@ -14,7 +14,9 @@ from nonspeech.data.sources.folder import LABELS_CSV, list_folder
 from nonspeech.data.sources.nonspeech7k import list_nonspeech7k
 from nonspeech.labels import NEGATIVE
 
-CLIP_COLUMNS = ["path", "label", "group", "split"]
+LOADER_COLUMNS = ["path", "label", "group", "split"]  # what a loader lists (split blank where it has none)
+CLIP_COLUMNS = [*LOADER_COLUMNS, "source"]
+NEGATIVES_SOURCE = "negatives"  # the source name of data.negatives' clips
 EXCLUDED_COLUMNS = ["path", "reason"]
 LEAK_REASON = "group also in test split (leak)"
 
@@ -27,19 +29,27 @@ LOADERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 
 def list_clips(
     source: str, root: Path, test_fraction: float, split_seed: int, classes: list[str] | None = None,
-    negatives: Path | None = None,
+    negatives: Path | None = None, extra: dict[str, pd.DataFrame] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Load `source` from `root` (only `classes`, when given) and the non-target clips of the folder source
-    `negatives` (labelled NEGATIVE), carve a test split where one has none and drop leaking train rows.
-    Returns (clips, excluded); clips are sorted by split, then path."""
+    """Load `source` from `root` (only `classes`, when given), the non-target clips of the folder source
+    `negatives` (labelled NEGATIVE) and the already listed `extra` sources (nonspeech/data/sources/extra.py), carve a
+    test split where one has none and drop leaking train rows. Returns (clips, excluded); clips carry their source's
+    name (`source`, NEGATIVES_SOURCE or the extra source's) and are sorted by split, then path."""
     if source not in LOADERS:
         raise ValueError(f"unknown data source {source!r}; valid sources: {', '.join(sorted(LOADERS))}")
     clips = LOADERS[source](Path(root))
     if classes:
         check_classes(clips, classes, Path(root))
-    clips = with_test_split(clips, test_fraction, split_seed)
+    clips = with_test_split(clips, test_fraction, split_seed).assign(source=source)
+    targets = list(classes or class_names(clips))
+    parts = [clips]
     if negatives is not None:
-        clips = pd.concat([clips, list_negatives(Path(negatives), class_names(clips), test_fraction, split_seed)])
+        parts.append(list_negatives(Path(negatives), targets, test_fraction, split_seed).assign(source=NEGATIVES_SOURCE))
+    for name, listed in (extra or {}).items():
+        check_extra_source(name, listed, targets, reserved=(source, NEGATIVES_SOURCE))
+        parts.append(listed.assign(source=name))
+    clips = pd.concat(parts, ignore_index=True)
+    check_duplicates(clips)
     clips, excluded = drop_leaks(clips)
     clips = clips[CLIP_COLUMNS].astype(str).sort_values(["split", "path"], kind="stable")
     return clips.reset_index(drop=True), excluded
@@ -98,6 +108,29 @@ def check_classes(clips: pd.DataFrame, classes: list[str], root: Path) -> None:
     absent = [label for label in classes if label not in set(labels)]
     if absent:
         raise ValueError(f"{root}: data.classes lists {absent}, which have no files")
+
+
+def check_extra_source(name: str, clips: pd.DataFrame, targets: list[str], reserved: tuple[str, ...]) -> None:
+    """ValueError naming data.sources entry `name` when its name is taken or a label of its clips (after its class
+    map) is neither a target class nor NEGATIVE."""
+    if name in reserved:
+        raise ValueError(f"data.sources.{name}: the name {name!r} is taken by {'the main source' if name == reserved[0] else 'data.negatives'}; rename the entry")
+    strays = sorted(set(clips["label"]) - set(targets) - {NEGATIVE})
+    if strays:
+        raise ValueError(f"data.sources.{name}: class(es) {strays} are not target classes {targets}; map them to one "
+                         f"(or to {NEGATIVE!r}) in its class_map, or list them in data.classes")
+
+
+def check_duplicates(clips: pd.DataFrame) -> None:
+    """ValueError when one file is listed by two sources, naming both, the count and an example."""
+    resolved = clips.assign(file=[str(Path(p).resolve()) for p in clips["path"]])
+    sources_of = resolved.groupby("file")["source"].unique()
+    shared = sources_of[sources_of.map(len) > 1]
+    if len(shared):
+        first, second = shared.iloc[0][:2]
+        both = shared[shared.map(lambda names: first in names and second in names)]
+        raise ValueError(f"sources {first} and {second} both list {len(both)} file(s), e.g. {both.index[0]}; "
+                         "list each file in one source only")
 
 
 def drop_leaks(clips: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
