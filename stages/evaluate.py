@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import pandas as pd
 import yaml
 from common import checkpoint_of, run
 
@@ -22,12 +21,10 @@ def fold_metrics(fold_ids: list[int], dvc_yaml: Path = Path("dvc.yaml")) -> dict
 
 def main(params: dict) -> None:
     train = params["train"]
-    manifest = pd.read_csv("data/ingest/manifest.csv", dtype=str, keep_default_na=False)
     evaluate_model(
         checkpoint_of("train_final"), Path("data/shards"), ["test"], fold_metrics=fold_metrics(params["cv"]["fold_ids"]),
         out_dir=Path("data/eval"), device_name=train["device"], batch_size=train["batch_size"],
         workers=train["workers"], bf16=train["bf16"], n_errors=params["evaluate"]["n_errors"],
-        sources=dict(zip(manifest["clip_id"], manifest["source"])),
     )
 
 

@@ -105,7 +105,7 @@ def write_cut_short(path: Path, samples: np.ndarray, rate: int = 16000, keep: fl
 
 def _clips(root: Path) -> pd.DataFrame:
     paths = sorted(str(p) for p in root.glob("*.wav"))
-    return pd.DataFrame({"path": paths, "label": "cough", "group": paths, "split": "train"})
+    return pd.DataFrame({"path": paths, "label": "cough", "group": paths, "split": "train", "source": "folder"})
 
 
 def test_bad_audio_is_quarantined_with_its_reason_and_nothing_is_lost(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_too_many_bad_clips_fail_with_a_clear_message(tmp_path: Path) -> None:
 def test_missing_listed_file_fails_naming_it(tmp_path: Path) -> None:
     _bad_files(tmp_path)
     clips = pd.concat([_clips(tmp_path), pd.DataFrame([{
-        "path": str(tmp_path / "gone.wav"), "label": "cough", "group": "g", "split": "train"}])])
+        "path": str(tmp_path / "gone.wav"), "label": "cough", "group": "g", "split": "train", "source": "folder"}])])
     with pytest.raises(IngestError, match="gone.wav"):
         ingest(clips, pd.DataFrame(columns=["path", "reason"]), tmp_path, tmp_path / "o", 32000, 1.0, 0.5, 1)
 
@@ -213,7 +213,7 @@ def test_ingest_prints_the_classes_with_their_clip_counts(tmp_path: Path, capsys
             sf.write(tmp_path / f"{label}{i}.wav", np.sin(np.linspace(0, 500 + i, 8000)).astype(np.float32), 8000)
     paths = sorted(str(p) for p in tmp_path.glob("*.wav"))
     clips = pd.DataFrame({"path": paths, "label": [Path(p).stem.rstrip("0123456789") for p in paths], "group": paths,
-                          "split": ["test" if p.endswith("0.wav") else "train" for p in paths]})
+                          "split": ["test" if p.endswith("0.wav") else "train" for p in paths], "source": "folder"})
     ingest(clips, pd.DataFrame(columns=["path", "reason"]), tmp_path, tmp_path / "out", 16000, 0.5, 0.0, 1)
     out = capsys.readouterr().out
     assert "== classes (3: clips per split) ==" in out

@@ -67,7 +67,8 @@ def write_shards(
     features_path: Path, manifest: pd.DataFrame, folds: pd.DataFrame, classes: list[str],
     out_dir: Path, shards_per_split: int, seed: int,
 ) -> dict[str, object]:
-    """Shard each fold's clips and the test clips; write meta.json with classes and feature parameters."""
+    """Shard each fold's clips and the test clips; write meta.json with classes and feature parameters (and, when
+    the test clips come from several sources, each one's source)."""
     start = time.perf_counter()
     features = zarr.open_array(features_path, mode="r")
     if features.shape[0] != len(manifest):
@@ -89,6 +90,8 @@ def write_shards(
         "classes": classes, "features": {k: v for k, v in features.attrs.items() if k != "versions"},
         "shape": list(features.shape[1:]), "splits": counts,
     }
+    if splits["test"]["source"].nunique() > 1:  # what evaluate reports per source, readable where only shards are
+        meta["test_sources"] = dict(zip(splits["test"]["clip_id"], splits["test"]["source"]))
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     summary = {**{f"{k} clips": v for k, v in counts.items()}, "seconds": round(time.perf_counter() - start, 1)}
     print_summary("shards", summary)

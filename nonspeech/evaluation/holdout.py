@@ -90,11 +90,11 @@ def source_scores(table: pd.DataFrame, classes: list[str], thresholds: dict[str,
 
 def evaluate_model(
     model_path: Path, shards_root: str | Path, splits: list[str], fold_metrics: dict[str, Path], out_dir: Path,
-    device_name: str, batch_size: int, workers: int, bf16: bool, n_errors: int, sources: dict[str, str] | None = None,
+    device_name: str, batch_size: int, workers: int, bf16: bool, n_errors: int,
 ) -> dict:
     """Score the model on `splits`; write to out_dir metrics.json (the numbers experiments are compared by: test
     macro-F1, accuracy and loss, and with negatives how often they are called a class; mean and std of the
-    folds' macro-F1; when `sources` (clip id to source name) puts the test clips in several, source_scores of
+    folds' macro-F1; when the shards' meta.json names several sources of the test clips, source_scores of
     each), per_class.csv, confusion.csv, cv_folds.csv, errors.csv and detection.json (per-class precision and
     recall at the model's thresholds)."""
     start = time.perf_counter()
@@ -112,7 +112,7 @@ def evaluate_model(
         },
         "cv": {"macro_f1": cv["mean"], "macro_f1_std": cv["std"]},
     }
-    source_of = table["clip_id"].map(sources or {})
+    source_of = table["clip_id"].map(read_meta(shards_root).get("test_sources", {}))
     if source_of.nunique() > 1:
         metrics["sources"] = {name: source_scores(table[source_of == name], classes, thresholds, rule)
                               for name in sorted(source_of.dropna().unique())}
