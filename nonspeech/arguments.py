@@ -16,7 +16,8 @@ EXPORT_OUT = {"onnx": Path("model.onnx"), "torchscript": Path("model.torchscript
 PLOTS_TEMPLATE = Path("dvc_plots/offline_template.html")
 DEFAULT_HOP = 0.25
 BF16_TOLERANCE = 0.02  # max |p_bf16 - p_float32| of the demo model on 237 real and 215 demo clips was 0.018
-DESCRIPTION = ("The `nonspeech` command: `predict` classifies recordings, `export` writes a portable model, "
+DESCRIPTION = ("The `nonspeech` command: `predict` classifies recordings, `listen` detects events in a live stream, "
+               "`export` writes a portable model, "
                "`evaluate-timeline` scores a timeline against reference events, `plots-template` writes an offline "
                "page template for `dvc plots show`.")
 
@@ -42,6 +43,93 @@ def probability(text: str) -> float:
     return value
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--model, --onnx, --bf16 and --threads: which model runs, and how."""
+    parser.add_argument(
+        "--model", type=Path, metavar="FILE",
+        help=f"checkpoint (default {DEFAULT_MODEL}); with --onnx, only given to check the ONNX model agrees with it",
+    )
+    parser.add_argument("--onnx", type=Path, metavar="FILE", help="run this exported ONNX model with onnxruntime")
+    parser.add_argument(
+        "--bf16", action="store_true",
+        help="run the network in bfloat16: faster on CPUs with bf16 units (AMX); probabilities move by up to about "
+        f"{BF16_TOLERANCE} from float32 (at most 0.018 over 452 demo and real clips, top class unchanged for 99.6%%)",
+    )
+    parser.add_argument(
+        "--threads", type=positive(int), metavar="N",
+        help="CPU threads for the PyTorch and onnxruntime network (default: one per core; listen: 1); on a machine busy "
+        "with other work, 1 is several times faster (no thread waits for another that is descheduled)",
+    )
+
+
+def add_timeline_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a timeline: windows, thresholds, hysteresis, minimum duration and pooling."""
+    parser.add_argument(
+        "--exact", action="store_true",
+        help="in a timeline (predict --window, listen), run each window alone through the whole network, so that its probabilities depend on its "
+        "own audio only (several times slower; by default overlapping windows share the network's convolutional body)",
+    )
+    parser.add_argument(
+        "--hop", type=positive(float), metavar="SECONDS", help=f"window hop of a timeline (default {DEFAULT_HOP}; a detector's: its column, which its thresholds "
+        "were calibrated at; at most what each window scores, the --span)",
+    )
+    parser.add_argument(
+        "--span", type=positive(float), metavar="SECONDS",
+        help="in a timeline, score each window from the centre SECONDS of the network's feature map only, as the "
+        "probabilities of that stretch: finer event edges (default: half the model's window; an ONNX model scores "
+        "whole windows)",
+    )
+    parser.add_argument(
+        "--threshold", type=probability, metavar="P",
+        help="a class is detected in a file, or an event starts, where its score is >= P, for every class: its "
+        "probability, or p / (p + p(other)) for checkpoints whose decision rule is versus_other (default: the "
+        "checkpoint's calibrated per-class thresholds, 0.5 for classes it has none for)",
+    )
+    parser.add_argument(
+        "--hysteresis", type=probability, default=0.1, metavar="F",
+        help="an event continues while the score stays >= (1 - F) x threshold (default 0.1)",
+    )
+    parser.add_argument(
+        "--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop events shorter than this (default 0)",
+    )
+    parser.add_argument("--pool", choices=POOLS, default="mean", help="how covering windows score a stretch (default mean)")
+
+
+def add_listen(commands: argparse._SubParsersAction) -> None:
+    """The listen command's parser."""
+    listen = commands.add_parser(
+        "listen", help="detect events in a live stream (stdin, a file, a sound card) as they happen",
+        description="Run the timeline of `predict --window` on a stream, with the same model, resampling, windows, "
+        "median filters, thresholds and hysteresis, keeping a bounded buffer: each event is written, and flushed, as "
+        "soon as no later audio can change it (times in seconds of stream time). SOURCE `-` reads standard input: a "
+        "WAV stream, or raw PCM with --raw; a file path reads the file, as fast as it decodes or with --realtime at "
+        "its own pace; --mic reads a sound card.",
+        epilog="Exit status: 0 at the end of the stream (pending events flushed, also after --timeout); 1 for a "
+        "stream that cannot be read on (one line naming the byte offset or the header field; the events so far are "
+        "kept); 2 for options that do not go together; 130 after Ctrl-C (events so far flushed); quiet when the "
+        "reader of stdout goes away.",
+    )
+    listen.add_argument("source", nargs="?", metavar="SOURCE", help="`-` for standard input, or an audio file")
+    listen.add_argument(
+        "--mic", nargs="?", const="", metavar="DEVICE",
+        help="read a sound card (PortAudio; a device name or index, default the system's input) instead of SOURCE",
+    )
+    listen.add_argument("--raw", action="store_true", help="standard input is headerless PCM (give --rate)")
+    listen.add_argument("--rate", type=positive(int), metavar="HZ", help="sample rate of --raw input")
+    listen.add_argument("--channels", type=positive(int), default=1, metavar="C", help="channels of --raw input (default 1)")
+    listen.add_argument("--sample-format", choices=("s16le", "f32le"), default="s16le",
+                        help="sample format of --raw input (default s16le)")
+    listen.add_argument("--realtime", action="store_true", help="read a file no faster than it plays, as a live source")
+    listen.add_argument("--timeout", type=positive(float), metavar="S",
+                        help="end the run, with a note, when no input arrives for S seconds")
+    listen.add_argument("--format", choices=("jsonl", "csv", "audacity"), default="jsonl",
+                        help="jsonl (default): {class, start, end, max_probability} per line; csv; audacity labels")
+    listen.add_argument("--onsets", action="store_true",
+                        help="also write a line as soon as an event begins, with end null (jsonl) or empty (csv)")
+    add_model_options(listen)
+    add_timeline_options(listen)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of both subcommands."""
     parser = argparse.ArgumentParser(prog="nonspeech", description=DESCRIPTION)
@@ -61,21 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         "together and for destinations that would overwrite an input or cannot be written; 130 after Ctrl-C.",
     )
     predict.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders")
-    predict.add_argument(
-        "--model", type=Path, metavar="FILE",
-        help=f"checkpoint (default {DEFAULT_MODEL}); with --onnx, only given to check the ONNX model agrees with it",
-    )
-    predict.add_argument("--onnx", type=Path, metavar="FILE", help="run this exported ONNX model with onnxruntime")
-    predict.add_argument(
-        "--bf16", action="store_true",
-        help="run the network in bfloat16: faster on CPUs with bf16 units (AMX); probabilities move by up to about "
-        f"{BF16_TOLERANCE} from float32 (at most 0.018 over 452 demo and real clips, top class unchanged for 99.6%%)",
-    )
-    predict.add_argument(
-        "--threads", type=positive(int), metavar="N",
-        help="CPU threads for the PyTorch and onnxruntime network (default: one per core); on a machine busy with "
-        "other work, 1 is several times faster (no thread waits for another that is descheduled)",
-    )
+    add_model_options(predict)
     predict.add_argument(
         "--top-k", type=positive(int), metavar="K", help="classes shown per file (default 1; not with --window)",
     )
@@ -94,40 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
         "scoring the --span seconds at its centre; each stretch between those edges scored by the mean probability of "
         "the spans covering it, events where a class reaches its threshold",
     )
-    predict.add_argument(
-        "--exact", action="store_true",
-        help="with --window, run each window alone through the whole network, so that its probabilities depend on its "
-        "own audio only (several times slower; by default overlapping windows share the network's convolutional body)",
-    )
-    predict.add_argument(
-        "--hop", type=positive(float), metavar="SECONDS", help=f"window hop with --window (default {DEFAULT_HOP}; a detector's: its column, which its thresholds "
-        "were calibrated at; at most what each window scores, the --span)",
-    )
-    predict.add_argument(
-        "--span", type=positive(float), metavar="SECONDS",
-        help="with --window, score each window from the centre SECONDS of the network's feature map only, as the "
-        "probabilities of that stretch: finer event edges (default: half the model's window; an ONNX model scores "
-        "whole windows)",
-    )
-    predict.add_argument(
-        "--threshold", type=probability, metavar="P",
-        help="a class is detected in a file, or an event starts, where its score is >= P, for every class: its "
-        "probability, or p / (p + p(other)) for checkpoints whose decision rule is versus_other (default: the "
-        "checkpoint's calibrated per-class thresholds, 0.5 for classes it has none for)",
-    )
-    predict.add_argument(
-        "--hysteresis", type=probability, default=0.1, metavar="F",
-        help="an event continues while the score stays >= (1 - F) x threshold (default 0.1)",
-    )
-    predict.add_argument(
-        "--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop events shorter than this (default 0)",
-    )
-    predict.add_argument("--pool", choices=POOLS, default="mean", help="how covering windows score a stretch (default mean)")
+    add_timeline_options(predict)
     predict.add_argument(
         "--plot", type=Path, metavar="FILE",
         help="with --window, a PNG (FILE ending in .png) of class scores over time with events shaded (several "
         "recordings: FILE_<recording>.png)",
     )
+    add_listen(commands)
     export = commands.add_parser(
         "export", help="write the model as ONNX or TorchScript",
         description="Write the checkpoint as one model from waveforms (batch, round(seconds * sample_rate)) at the "
@@ -159,6 +206,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=PLOTS_TEMPLATE, metavar="FILE", help=f"output file (default {PLOTS_TEMPLATE})",
     )
     return parser
+
+
+def check_listen_args(args: argparse.Namespace) -> None:
+    """OptionError for listen options that do not go together."""
+    if (args.source is None) == (args.mic is None):
+        raise OptionError("listen reads one source: `-` (standard input), a file, or --mic")
+    if args.raw and args.source != "-":
+        raise OptionError("--raw describes standard input: give `-` as the source")
+    if args.raw and args.rate is None:
+        raise OptionError("--raw needs --rate (and --channels, --sample-format unless 1 and s16le)")
+    if not args.raw and args.rate is not None:
+        raise OptionError("--rate, --channels and --sample-format describe --raw input; a WAV stream has its own")
+    if args.realtime and args.source in (None, "-"):
+        raise OptionError("--realtime paces a file; standard input and a sound card come at their own pace")
+    if args.timeout is not None and args.source not in (None, "-"):
+        raise OptionError("--timeout applies to standard input and --mic; a file never stalls")
+    if args.onsets and args.format == "audacity":
+        raise OptionError("--onsets: an Audacity label track holds closed events only; use --format jsonl or csv")
 
 
 def check_predict_args(args: argparse.Namespace) -> None:

@@ -10,7 +10,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nonspeech.arguments import DEFAULT_HOP, DEFAULT_MODEL, EXPORT_OUT, build_parser, check_predict_args
+from nonspeech.arguments import (
+    DEFAULT_HOP,
+    DEFAULT_MODEL,
+    EXPORT_OUT,
+    build_parser,
+    check_listen_args,
+    check_predict_args,
+)
 from nonspeech.errors import InputError, ModelError, OptionError, OutputError
 
 if TYPE_CHECKING:  # the model (numpy, torch) is imported only when a command needs it
@@ -92,6 +99,50 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_listen(args: argparse.Namespace) -> int:
+    """Detect events in a stream as it arrives; 0 at its end, 1 when it cannot be read on, 130 after Ctrl-C."""
+    import torch
+
+    from nonspeech.data.audio import AudioError
+    from nonspeech.inference.detect import class_thresholds
+    from nonspeech.inference.load import load_model
+    from nonspeech.live import output
+    from nonspeech.live.streams import Stalled, file_stream, microphone_stream, pcm_stream, raw_format
+    from nonspeech.live.timeline import LiveTimeline
+
+    torch.set_num_threads(args.threads or 1)
+    model = load_model(args.model or DEFAULT_MODEL, args.onnx, args.model is not None, args.bf16, args.exact, True,
+                       args.span)
+    rate = model.features["sample_rate"]
+    if args.mic is not None:
+        stream = microphone_stream(args.mic or None, rate, args.timeout)
+    elif args.source == "-":
+        raw = raw_format(args.rate, args.channels, args.sample_format) if args.raw else None
+        stream = pcm_stream(sys.stdin.buffer.fileno(), rate, args.timeout, raw)
+    else:
+        stream = file_stream(Path(args.source), rate, args.realtime)
+    timeline = LiveTimeline(model, checked_hop(args, model), class_thresholds(model.classes, model.thresholds, args.threshold),
+                            args.hysteresis, args.min_duration, args.pool)
+    sys.stdout.write(output.header(args.format))
+
+    def emit(decisions: list) -> None:
+        output.write(sys.stdout, args.format, decisions, args.onsets)
+
+    try:
+        for block in stream.blocks():
+            emit(timeline.feed(block))
+    except Stalled:
+        report("note", stream.name, f"no input for {args.timeout:g} s (--timeout): stopping")
+    except (InputError, AudioError) as exc:
+        emit(timeline.finish(stream.seconds))
+        raise InputError(f"{stream.name}: {exc}; the events so far are written") from exc
+    except KeyboardInterrupt:
+        emit(timeline.finish(stream.seconds))
+        raise
+    emit(timeline.finish(stream.seconds))
+    return 0
+
+
 def run_evaluate_timeline(args: argparse.Namespace) -> int:
     """Print segment and event scores of a predict --window JSON timeline against reference events."""
     from nonspeech.evaluation.sed_metrics import sed_scores  # sed_eval only here
@@ -148,7 +199,7 @@ def run_plots_template(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "predict": run_predict, "export": run_export, "evaluate-timeline": run_evaluate_timeline,
+    "predict": run_predict, "listen": run_listen, "export": run_export, "evaluate-timeline": run_evaluate_timeline,
     "plots-template": run_plots_template,
 }
 EXIT_CODES = {OptionError: 2, OutputError: 2, FileNotFoundError: 1, ModelError: 1, InputError: 1}
@@ -160,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "predict":
             check_predict_args(args)
+        if args.command == "listen":
+            check_listen_args(args)
         code = COMMANDS[args.command](args)
         sys.stdout.flush()
         return code

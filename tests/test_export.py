@@ -7,6 +7,7 @@ probabilities are far from uniform and a front-end mismatch would show in them.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ import onnx
 import pytest
 import soundfile as sf
 import torch
-from conftest import nonspeech
+from conftest import CONSOLE_SCRIPT, nonspeech
 from torch import nn
 
 from nonspeech.data.audio import load_clip
@@ -158,6 +159,23 @@ def test_onnx_timeline_takes_the_per_window_path_and_equals_pytorch(
     assert len(by_onnx.starts) == 1 + int(np.ceil((len(waveforms) * 4.0 - 4.0) / 1.5))
     np.testing.assert_array_equal(by_onnx.starts, by_torch.starts)
     np.testing.assert_allclose(by_onnx.probabilities, by_torch.probabilities, rtol=0, atol=PROBABILITY_ATOL)
+
+
+def test_listen_with_an_onnx_model_gives_the_events_of_predict_window(
+    onnx_path: Path, waveforms: np.ndarray, tmp_path: Path,
+) -> None:
+    """`nonspeech listen --onnx` on a 16-bit WAV stream on stdin: the events of `predict --window --onnx`."""
+    recording = tmp_path / "long.wav"
+    sf.write(recording, waveforms.reshape(-1), FEATURES["sample_rate"], subtype="PCM_16")
+    options = ["--onnx", onnx_path, "--hop", "0.5", "--threshold", "0.3"]
+    offline = nonspeech("predict", recording, "--window", "--format", "json", *options)
+    assert offline.returncode == 0, offline.stderr
+    expected = sorted((s["class"], round(s["start"], 3), round(s["end"], 3)) for s in json.loads(offline.stdout)[0]["segments"])
+    live = subprocess.run([str(CONSOLE_SCRIPT), "listen", "-", *map(str, options)], input=recording.read_bytes(),
+                          capture_output=True, timeout=120)
+    assert live.returncode == 0, live.stderr.decode()
+    heard = sorted((e["class"], e["start"], e["end"]) for e in map(json.loads, live.stdout.decode().splitlines()))
+    assert expected and heard == expected
 
 
 def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames() -> None:

@@ -27,12 +27,17 @@ class Windows:
     warning: str = ""  # about the recording, e.g. 'truncated: ...'
 
 
+def median_sizes(classes: list[str], seconds: dict[str, float], step: float) -> list[int]:
+    """Each class's median filter, in windows every `step` seconds: the odd number nearest its `seconds` (1, no
+    filter, for classes without one or under 1.5 windows)."""
+    return [int(round(seconds.get(label, 0.0) / step)) // 2 * 2 + 1 for label in classes]
+
+
 def median_filtered(probabilities: np.ndarray, classes: list[str], seconds: dict[str, float], step: float) -> np.ndarray:
-    """Probabilities (windows, classes) every `step` seconds, each class's median-filtered over the odd number of
-    windows nearest its `seconds` (classes without one, or under 1.5 windows, unfiltered)."""
+    """Probabilities (windows, classes) every `step` seconds, each class's median-filtered over median_sizes windows
+    (the edges repeating the first and last window)."""
     out = probabilities.copy()
-    for index, label in enumerate(classes):
-        size = int(round(seconds.get(label, 0.0) / step)) // 2 * 2 + 1
+    for index, size in enumerate(median_sizes(classes, seconds, step)):
         if size > 1:
             out[:, index] = median_filter(probabilities[:, index], size=size, mode="nearest")
     return out
@@ -58,9 +63,12 @@ def cell_scores(windows: Windows, pool: str = "mean") -> tuple[np.ndarray, np.nd
     last = np.searchsorted(starts, edges[:-1], side="right")  # ...and starting at or before it
     first, last = np.minimum(first, len(starts) - 1), np.maximum(last, 1)
     probs = windows.probabilities
-    if pool == "mean":
-        cumulative = np.concatenate([np.zeros((1, probs.shape[1])), np.cumsum(probs, axis=0)])
-        scores = (cumulative[last] - cumulative[first]) / np.maximum(last - first, 1)[:, None]
+    if pool == "mean":  # summed window by window, so a cell's score does not depend on the windows before it
+        total = np.zeros((len(first), probs.shape[1]))
+        for k in range(int(np.max(last - first, initial=0))):
+            covering = (first + k < last)[:, None]
+            total += np.where(covering, probs[np.minimum(first + k, len(probs) - 1)], 0.0)
+        scores = total / np.maximum(last - first, 1)[:, None]
     else:
         reduce = np.min if pool == "min" else np.max
         scores = np.stack([reduce(probs[lo:hi], axis=0) if hi > lo else np.zeros(probs.shape[1]) for lo, hi in zip(first, last)])

@@ -39,6 +39,24 @@ def clip_samples(features: dict) -> int:
 
 
 @dataclass(frozen=True)
+class TimelineLayout:
+    """Where a model's timeline windows lie: the sample rate, window samples, the grid their starts are rounded to,
+    the seconds each window scores (`length`, `offset` seconds into it) and the silence (samples) put before and
+    after a recording."""
+
+    rate: int
+    window: int
+    grid: int
+    length: float
+    offset: float
+    pad: int
+
+    def seconds(self, starts: np.ndarray) -> np.ndarray:
+        """Recording time of what windows starting at these samples (of the padded stream) score."""
+        return (starts - self.pad) / self.rate + self.offset
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), a
     function giving the framer that slides it over a recording's frames, made on first use (None: windows are cut
@@ -80,23 +98,32 @@ class LoadedModel:
         return [FileResult(path, probs, seconds, warning=warning)
                 for (path, _, seconds, warning), probs in zip(batch, probabilities)]
 
+    def layout(self) -> TimelineLayout:
+        """Where this model's timeline windows lie."""
+        rate, window, grid = self.features["sample_rate"], clip_samples(self.features), int(self.features.get("hop_length", 1))
+        length = self.span or self.features["seconds"]
+        offset = (self.features["seconds"] - length) / 2
+        pad = int(round(offset * rate / grid)) * grid if self.pad_edges else 0
+        return TimelineLayout(rate, window, grid, length, offset, pad)
+
+    def timeline_framer(self) -> Framer:
+        """The framer that slides this model over a recording's frames (or cuts windows from its waveform)."""
+        return self.framer() if self.framer else waveform_framer(self.probabilities, clip_samples(self.features))
+
     def timeline(self, path: Path, hop_seconds: float, batch_size: int = BATCH_SIZE) -> Windows:
         """Probabilities of windows every hop_seconds (starts rounded to the front end's hop), streamed block by
         block, as stretches of `span` seconds centred in them (the whole window by default); the last window is
         zero-padded (with pad_edges, the recording is padded at both ends by the window less its span, halved), windows
         of digital silence score 0 for every class; then the model's median filters, if any. Raises AudioError for an
         unusable file."""
-        rate, window, grid = self.features["sample_rate"], clip_samples(self.features), int(self.features.get("hop_length", 1))
-        length = self.span or self.features["seconds"]
-        offset = (self.features["seconds"] - length) / 2
-        pad = int(round(offset * rate / grid)) * grid if self.pad_edges else 0
-        recording = open_recording(path, rate)
-        silence = [np.zeros(pad, dtype=np.float32)] if pad else []
-        framer = self.framer() if self.framer else waveform_framer(self.probabilities, window)
+        layout = self.layout()
+        recording = open_recording(path, layout.rate)
+        silence = [np.zeros(layout.pad, dtype=np.float32)] if layout.pad else []
         with torch.inference_mode():
             starts, probabilities = slide(
-                chain(silence, recording.blocks, silence), framer, window, hop_seconds * rate, grid, batch_size,
+                chain(silence, recording.blocks, silence), self.timeline_framer(), layout.window,
+                hop_seconds * layout.rate, layout.grid, batch_size,
             )
         if self.median_seconds:
             probabilities = median_filtered(probabilities, self.classes, self.median_seconds, hop_seconds)
-        return Windows((starts - pad) / rate + offset, probabilities, recording.seconds, length, recording.warning)
+        return Windows(layout.seconds(starts), probabilities, recording.seconds, layout.length, recording.warning)

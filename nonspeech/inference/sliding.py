@@ -17,6 +17,13 @@ from torch.nn import functional as F
 
 Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray], np.ndarray]
 SHARED_WINDOWS = 8  # window lengths of starts per pass of the shared body: 12% recomputed, peak memory +40 MB
+# A detector's columns depend on audio well beyond its window (every squeeze-excitation layer gates over 6 s of the
+# layer before), so each batch's stretch is fixed by the stream alone: the windows starting in 0.5 s (at least 8
+# windows: 0.64 s at the 0.08 s hop), with 6 s of audio before them. `predict --window` and `listen` then compute the
+# same columns, and a decision waits at most a batch more than the window's half (docs/listen.md: what they cost
+# and gave beside other settings).
+DETECTOR_BATCH_SECONDS = 0.5
+DETECTOR_HISTORY_SECONDS = 6.0
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,8 @@ class Framer:
     centred at sample g * hop and depending only on samples within `margin` (a multiple of hop) of it; `score` maps
     the frames of a stretch (bins, frames), the first frames in it of windows of `window_frames` frames and their
     samples (windows, samples) to class probabilities (windows, classes); windows whose starts lie within
-    `batch_span` samples are scored together (0: a fixed number of windows)."""
+    `batch_span` samples are scored together (0: a fixed number of windows), from a stretch that begins `history`
+    frames before the first of them (where the stream has them)."""
 
     frames: Callable[[torch.Tensor], torch.Tensor]
     hop: int
@@ -33,6 +41,7 @@ class Framer:
     window_frames: int
     score: Scorer
     batch_span: int = 0
+    history: int = 0
 
 
 def waveform_framer(probabilities: Callable[[np.ndarray], np.ndarray], window: int) -> Framer:
@@ -51,8 +60,10 @@ def window_count(n_samples: int, window: int, hop: float, grid: int) -> int:
     return count + (start_sample(count - 1, hop, grid) + window < n_samples)
 
 
-class _Slider:
-    """The state of one pass: unconsumed samples, computed frames, and the windows cut and scored so far."""
+class Slider:
+    """The state of one pass over a stream: unconsumed samples, computed frames, and the windows cut and scored but
+    not yet taken. Windows are scored a batch at a time: `batch_size` windows, or more when the framer asks for a
+    longer `batch_span`."""
 
     def __init__(self, framer: Framer, window: int, hop: float, grid: int, batch_size: int) -> None:
         self.framer, self.window, self.hop, self.grid = framer, window, hop, grid
@@ -63,11 +74,12 @@ class _Slider:
         self.frames = torch.zeros(0)
         self.frame_start = 0  # global index of frames[:, 0]
         self.next_frame = 0  # global index of the next frame to compute
-        self.starts: list[int] = []
-        self.pending = 0  # windows cut (the last of self.starts), not scored
-        self.scores: list[np.ndarray] = []
+        self.cut = 0  # windows cut so far
+        self.pending: list[int] = []  # starts of the windows cut but not scored
+        self.scored: list[tuple[np.ndarray, np.ndarray]] = []  # (starts, probabilities) of batches not yet taken
 
     def feed(self, block: np.ndarray) -> None:
+        """Take the next samples; compute the frames they complete and score every full batch of windows."""
         self.samples = np.concatenate([self.samples, block.astype(np.float32, copy=False)])
         self.n_samples += len(block)
         hop, margin = self.framer.hop, self.framer.margin
@@ -76,15 +88,21 @@ class _Slider:
             self._compute(end, (end - 1) * hop + margin + 1)
             self._cut(limit=None)
 
-    def finish(self) -> tuple[np.ndarray, np.ndarray]:
-        """Zero-pad to the end of the last window, score the remaining windows; (start samples, probabilities)."""
+    def finish(self) -> None:
+        """Zero-pad to the end of the last window and score the remaining windows."""
         count = window_count(self.n_samples, self.window, self.hop, self.grid)
         total = start_sample(count - 1, self.hop, self.grid) + self.window
         self.samples = np.pad(self.samples, (0, total - self.n_samples))
         self._compute(None, total)
         self._cut(limit=count)
         self._score()
-        return np.asarray(self.starts), np.concatenate(self.scores)
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """Start samples and probabilities (windows, classes) of the windows scored since the last take."""
+        batches, self.scored = self.scored, []
+        if not batches:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate([starts for starts, _ in batches]), np.concatenate([scores for _, scores in batches])
 
     def _compute(self, end: int | None, sample_end: int) -> None:
         """Frames next_frame..end (all that the samples allow when end is None), from samples up to sample_end."""
@@ -98,16 +116,16 @@ class _Slider:
     def _cut(self, limit: int | None) -> None:
         """Cut every window whose frames are computed (up to `limit` windows), scoring full batches, then drop the
         frames and samples no unscored window needs."""
-        while limit is None or len(self.starts) < limit:
-            start = start_sample(len(self.starts), self.hop, self.grid)
+        while limit is None or self.cut < limit:
+            start = start_sample(self.cut, self.hop, self.grid)
             if start // self.framer.hop - self.frame_start + self.framer.window_frames > self.frames.shape[1]:
                 break
-            self.starts.append(start)
-            self.pending += 1
-            if self.pending == self.batch_size:
+            self.cut += 1
+            self.pending.append(start)
+            if len(self.pending) == self.batch_size:
                 self._score()
-        first = start_sample(len(self.starts) - self.pending, self.hop, self.grid)
-        drop = first // self.framer.hop - self.frame_start
+        first = start_sample(self.cut - len(self.pending), self.hop, self.grid)
+        drop = max(0, first // self.framer.hop - self.framer.history - self.frame_start)
         self.frames, self.frame_start = self.frames[:, drop:], self.frame_start + drop
         keep = min(first, max(0, self.next_frame * self.framer.hop - self.framer.margin))
         self.samples, self.sample_start = self.samples[keep - self.sample_start :], keep
@@ -116,13 +134,13 @@ class _Slider:
         """Score the pending windows from the frames of the stretch they cover; windows of digital silence score 0."""
         if not self.pending:
             return
-        starts = np.asarray(self.starts[-self.pending :])
+        starts, self.pending = np.asarray(self.pending), []
         first = starts // self.framer.hop - self.frame_start
-        stretch = self.frames[:, first[0] : first[-1] + self.framer.window_frames]
+        lo = max(0, first[0] - self.framer.history)
+        stretch = self.frames[:, lo : first[-1] + self.framer.window_frames]
         samples = np.stack([self.samples[s - self.sample_start : s - self.sample_start + self.window] for s in starts])
         loud = samples.any(axis=1, keepdims=True)
-        self.scores.append(self.framer.score(stretch, first - first[0], samples) * loud)
-        self.pending = 0
+        self.scored.append((starts, self.framer.score(stretch, first - lo, samples) * loud))
 
 
 def slide(
@@ -131,10 +149,11 @@ def slide(
     """Start samples and probabilities (windows, classes) of windows of `window` samples every `hop` samples (each
     start rounded to a multiple of grid) over a stream of sample blocks; the last window reaches the end and is
     zero-padded; windows of digital silence score 0 for every class."""
-    slider = _Slider(framer, window, hop, grid, batch_size)
+    slider = Slider(framer, window, hop, grid, batch_size)
     for block in blocks:
         slider.feed(block)
-    return slider.finish()
+    slider.finish()
+    return slider.take()
 
 
 def frame_layout(frontend: nn.Module, window: int) -> tuple[int, int, int]:
@@ -241,7 +260,7 @@ def shared_framer(
 
 def column_framer(
     frontend: nn.Module, body: Callable[[torch.Tensor], torch.Tensor],
-    probabilities: Callable[[torch.Tensor], torch.Tensor], window: int, centre: float,
+    probabilities: Callable[[torch.Tensor], torch.Tensor], window: int, centre: float, rate: int,
 ) -> Framer:
     """A detector's framer: `body` once over the frames of a batch of windows, as for shared_framer, then
     `probabilities` of its columns (C, columns) to per-column class probabilities (classes, columns); each window
@@ -252,4 +271,5 @@ def column_framer(
     def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
         return pooled(probabilities(body(stretch[None])[0]), torch.from_numpy(firsts)).numpy()
 
-    return Framer(frontend.frames, hop, margin, width, score, SHARED_WINDOWS * window)
+    return Framer(frontend.frames, hop, margin, width, score, int(round(DETECTOR_BATCH_SECONDS * rate)),
+                  int(round(DETECTOR_HISTORY_SECONDS * rate / hop)))

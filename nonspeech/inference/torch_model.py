@@ -194,7 +194,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
             logits = run(lambda c: network.frame_logits(normalize(c[None]))[0], cols)
             return class_probabilities(logits.T, output, negative).T
 
-        return column_framer(frontend, columns, column_probabilities, window, centre)
+        return column_framer(frontend, columns, column_probabilities, window, centre, features["sample_rate"])
 
     @functools.cache
     def framer() -> Framer:

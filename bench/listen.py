@@ -1,0 +1,150 @@
+"""`nonspeech listen` on real scenes, fed on a simulated clock: how long after an event's true onset its `--onsets`
+line comes, and its closing line after its true end (p50, p95), the speed on one thread, and the memory over an
+hour of stream.
+
+Usage: python bench/listen.py --model data/detector/sed/model.pt [--scenes ../shared/realsounds/scenes]
+                              [--block 0.1] [--minutes 60]
+
+The scenes are fed block by block (--block seconds of audio each) through the same LiveTimeline as the command, on
+one thread. The clock: a block is there once its last sample is (stream time), and its decisions are out when its
+processing ends, waiting for the processing of the blocks before it. A reference event (not `other`) is found by
+the first decision of its class whose event overlaps it (within 1 s before its onset). The model's look-ahead is
+the audio after a moment that its decision needs: half a window, the longest median filter's half and one hop.
+Memory: the scenes one after another as one stream of --minutes, the RSS after the first minute and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nonspeech.data.stream import open_recording
+from nonspeech.evaluation.timeline_inputs import read_reference
+from nonspeech.inference.detect import class_thresholds, median_sizes
+from nonspeech.inference.load import load_model
+from nonspeech.labels import NEGATIVE
+from nonspeech.live.timeline import LiveTimeline
+
+SCENES = Path(__file__).resolve().parents[2] / "shared/realsounds/scenes"
+EARLY = 1.0  # a decision may start this long before the reference onset and still be that event's
+
+
+def rss_mb() -> float:
+    """Resident memory now, in MB (Linux)."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024
+
+
+def blocks_of(path: Path, rate: int, block: float) -> list[np.ndarray]:
+    """A scene's samples at `rate`, as blocks of `block` seconds."""
+    samples = np.concatenate(list(open_recording(path, rate).blocks))
+    size = int(round(block * rate))
+    return [samples[i:i + size] for i in range(0, len(samples), size)]
+
+
+def listen_scene(timeline: LiveTimeline, blocks: list[np.ndarray], rate: int) -> tuple[list, float]:
+    """Every decision with the clock time it came out, and the processing seconds."""
+    clock, stream, busy, out = 0.0, 0.0, 0.0, []
+    for block in blocks:
+        stream += len(block) / rate
+        started = time.perf_counter()
+        decisions = timeline.feed(block)
+        spent = time.perf_counter() - started
+        busy += spent
+        clock = max(clock, stream) + spent
+        out += [(d, clock) for d in decisions]
+    started = time.perf_counter()
+    decisions = timeline.finish(stream)
+    spent = time.perf_counter() - started
+    return out + [(d, max(clock, stream) + spent) for d in decisions], busy + spent
+
+
+def delays(reference: list, decisions: list) -> dict[str, list[float]]:
+    """Per found reference event: the onset line's delay after its onset, split into `heard` (how far into the
+    event the stretch that decided it ends) and `waited` (from there to the line); the closing line's after its end."""
+    found: dict[str, list[float]] = {"onset": [], "heard": [], "waited": [], "close": []}
+    for event in reference:
+        mine = [(d, at) for d, at in decisions if d.event.label == event.label
+                and event.start - EARLY <= d.event.start <= event.end]
+        began = [(d, at) for d, at in mine if not d.closed]
+        closed = [at for d, at in mine if d.closed]
+        if began:
+            decision, at = began[0]
+            found["onset"].append(at - event.start)
+            found["heard"].append(decision.at - event.start)
+            found["waited"].append(at - decision.at)
+        if closed:
+            found["close"].append(closed[0] - event.end)
+    return found
+
+
+def look_ahead(model, hop: float) -> float:
+    """Seconds of audio after a moment that its decision needs."""
+    longest = max(median_sizes(model.classes, model.median_seconds, hop)) // 2 * hop
+    return model.features["seconds"] / 2 + longest + hop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="checkpoint")
+    parser.add_argument("--scenes", type=Path, default=SCENES, help="folder of scene wavs and events.csv")
+    parser.add_argument("--block", type=float, default=0.1, help="seconds of audio per block fed")
+    parser.add_argument("--minutes", type=float, default=60.0, help="length of the stream memory is measured over")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = load_model(args.model, timeline=True)
+    rate, hop = model.features["sample_rate"], model.timeline_hop or 0.25
+    thresholds = class_thresholds(model.classes, model.thresholds, None)
+
+    def fresh() -> LiveTimeline:
+        return LiveTimeline(model, hop, thresholds, 0.1, 0.0, "mean")
+
+    scenes = sorted(args.scenes.glob("*.wav"))
+    reference = read_reference(args.scenes / "events.csv")
+    blocks = {path.name: blocks_of(path, rate, args.block) for path in scenes}
+    found: dict[str, list[float]] = {"onset": [], "heard": [], "waited": [], "close": []}
+    busy, seconds, total = 0.0, 0.0, 0
+    for name, parts in blocks.items():
+        decisions, spent = listen_scene(fresh(), parts, rate)
+        targets = [e for e in reference.get(name, []) if e.label != NEGATIVE]
+        for key, values in delays(targets, decisions).items():
+            found[key] += values
+        total += len(targets)
+        busy, seconds = busy + spent, seconds + sum(len(b) for b in parts) / rate
+    ahead = look_ahead(model, hop)
+
+    def spread(key: str) -> str:
+        return f"p50 {np.percentile(found[key], 50):.2f} s, p95 {np.percentile(found[key], 95):.2f} s"
+
+    print(f"{args.model}: {len(scenes)} scenes, {seconds / 60:.1f} min, blocks of {args.block:g} s, hop {hop:g} s, "
+          f"one thread")
+    print(f"look-ahead of the model: {ahead:.2f} s (half its {model.features['seconds']:g} s window, its longest "
+          f"median filter's half, one hop)")
+    print(f"onset line after the true onset: {spread('onset')} (p95 {np.percentile(found['onset'], 95) - ahead:+.2f} s "
+          f"beyond the look-ahead), {len(found['onset'])} of {total} target events")
+    print(f"  of which heard: the stretch that decided it ends {spread('heard')} after the true onset")
+    print(f"  of which waited: from that stretch's end to the line {spread('waited')} (look-ahead, batches, compute)")
+    print(f"closing line after the true end: {spread('close')} ({len(found['close'])} events)")
+    print(f"speed: {seconds / busy:.0f}x real time on one thread ({100 * busy / seconds:.1f}% of a core)")
+
+    timeline, fed, minute_rss, cycle = fresh(), 0.0, 0.0, [b for parts in blocks.values() for b in parts]
+    while fed < args.minutes * 60:
+        for block in cycle:
+            timeline.feed(block)
+            fed += len(block) / rate
+            if not minute_rss and fed >= 60:
+                minute_rss = rss_mb()
+            if fed >= args.minutes * 60:
+                break
+    timeline.finish(fed)
+    print(f"memory: RSS {minute_rss:.0f} MB after 1 min of stream, {rss_mb():.0f} MB after {fed / 60:.0f} min "
+          f"(peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()
