@@ -3,7 +3,7 @@ per-class thresholds with hysteresis, a minimum duration)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -75,32 +75,82 @@ def cell_scores(windows: Windows, pool: str = "mean") -> tuple[np.ndarray, np.nd
     return edges, scores
 
 
-def active_runs(scores: np.ndarray, high: float, low: float) -> list[tuple[int, int]]:
-    """Runs [i, j) of cells with score >= low that hold at least one cell >= high (hysteresis)."""
-    on = np.concatenate([[False], scores >= low, [False]])
-    bounds = np.flatnonzero(on[1:] != on[:-1]).reshape(-1, 2)
-    return [(int(i), int(j)) for i, j in bounds if scores[i:j].max() >= high]
+@dataclass(frozen=True)
+class Decision:
+    """An event, closed, or just begun (`closed` False: its start, and its end and max so far), and the end (recording
+    seconds) of the cell whose score decided it."""
+
+    event: Event
+    closed: bool
+    at: float
+
+
+@dataclass
+class Run:
+    """A class's stretch of cells at or above its low threshold: start, end, its highest decision score, its cells'
+    probabilities, and whether its start was told."""
+
+    start: float
+    end: float = 0.0
+    top_score: float = -np.inf
+    probabilities: list[float] = field(default_factory=list)
+    told: bool = False
+
+    def event(self, label: str) -> Event:
+        return Event(self.start, self.end, label, float(np.max(self.probabilities)), float(np.mean(self.probabilities)))
+
+
+class EventRuns:
+    """The event rule, fed cells in order: per target class, a run of cells whose decision score (by `rule`) stays at
+    or above (1 - hysteresis) x its threshold is an event once it reaches the threshold and lasts min_duration
+    seconds; told when it begins and when it closes (a cell below the run's level, or the end)."""
+
+    def __init__(self, classes: list[str], thresholds: np.ndarray, hysteresis: float, min_duration: float,
+                 rule: str) -> None:
+        self.classes, self.rule, self.min_duration = classes, rule, min_duration
+        self.high, self.low = thresholds, thresholds * (1.0 - hysteresis)
+        self.targets = [index for index, label in enumerate(classes) if label != NEGATIVE]
+        self.runs: dict[int, Run] = {}
+
+    def feed(self, starts: np.ndarray, ends: np.ndarray, probabilities: np.ndarray) -> list[Decision]:
+        """The decisions of cells [starts, ends) seconds with these probabilities (cells, classes)."""
+        scores = decision_scores(probabilities, self.classes, self.rule)
+        decisions = []
+        for start, end, row, score in zip(starts, ends, probabilities, scores):
+            for index in self.targets:
+                if score[index] < self.low[index]:
+                    run = self.runs.pop(index, None)
+                    if run is not None and self._kept(index, run):
+                        decisions.append(Decision(run.event(self.classes[index]), True, float(end)))
+                    continue
+                run = self.runs.setdefault(index, Run(float(start)))
+                run.end, run.top_score = float(end), max(run.top_score, float(score[index]))
+                run.probabilities.append(float(row[index]))
+                if not run.told and self._kept(index, run):
+                    run.told = True
+                    decisions.append(Decision(run.event(self.classes[index]), False, float(end)))
+        return decisions
+
+    def close(self, at: float) -> list[Decision]:
+        """Every open run that is an event, closed at the end of the recording (`at` seconds)."""
+        runs, self.runs = self.runs, {}
+        return [Decision(run.event(self.classes[index]), True, at) for index, run in sorted(runs.items())
+                if self._kept(index, run)]
+
+    def _kept(self, index: int, run: Run) -> bool:
+        return run.top_score >= self.high[index] and run.end - run.start >= self.min_duration
 
 
 def detect(
     windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
     pool: str = "mean", rule: str = DEFAULT_RULE,
 ) -> list[Event]:
-    """Events per class: runs of cells whose decision score (of the pooled probabilities, by `rule`) reaches the
-    class threshold somewhere and stays at or above (1 - hysteresis) x threshold, at least min_duration seconds
-    long, with the run's max and mean probability; the background class is never reported."""
+    """Events per class (EventRuns over the cells of cell_scores), with the run's max and mean probability; the
+    background class is never reported."""
     edges, probabilities = cell_scores(windows, pool)
-    scores = decision_scores(probabilities, classes, rule)
-    events = []
-    for index, label in enumerate(classes):
-        if label == NEGATIVE:
-            continue
-        high = thresholds[index]
-        for i, j in active_runs(scores[:, index], high, high * (1.0 - hysteresis)):
-            if edges[j] - edges[i] >= min_duration:
-                run = probabilities[i:j, index]
-                events.append(Event(float(edges[i]), float(edges[j]), label, float(run.max()), float(run.mean())))
-    return sorted(events, key=lambda s: (s.start, s.label))
+    runs = EventRuns(classes, thresholds, hysteresis, min_duration, rule)
+    decisions = runs.feed(edges[:-1], edges[1:], probabilities) + runs.close(windows.seconds)
+    return sorted((d.event for d in decisions if d.closed), key=lambda s: (s.start, s.label))
 
 
 def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:

@@ -33,7 +33,7 @@ def load_model(
     check_against; `timeline` prepares windows of the checkpoint's timeline span (or `span` seconds)."""
     if onnx is None:
         weights = checkpoint_at(checkpoint)
-        if exact and is_detector(weights):
+        if exact and is_detector(weights["features"]):
             raise OptionError(f"--exact: {checkpoint} is a detector, which scores every column of a recording once; "
                               "--exact applies to window classifiers")
         return torch_model(weights, bf16, exact, timeline_span(weights, span) if timeline else None)
@@ -47,7 +47,7 @@ def load_model(
         raise FileNotFoundError(f"{exc}; write one with `nonspeech export`") from exc
     if check_against:
         check_same_features(model, f"ONNX model {onnx}", checkpoint_at(checkpoint), checkpoint)
-    if timeline and model.features.get("embedding", {}).get("frames"):
+    if timeline and is_detector(model.features):
         raise OptionError(f"--onnx {onnx}: an exported detector classifies whole windows only; timelines need its "
                           "checkpoint: --model without --onnx")
     return model

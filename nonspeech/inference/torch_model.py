@@ -135,9 +135,9 @@ def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[
     return onnx_runner(body, example)
 
 
-def is_detector(checkpoint: dict) -> bool:
-    """Whether the checkpoint is a frame-level detector (a head on the body's columns)."""
-    return bool(checkpoint["features"].get("embedding", {}).get("frames"))
+def is_detector(features: dict) -> bool:
+    """Whether a model with these feature parameters is a frame-level detector (a head on the body's columns)."""
+    return bool(features.get("embedding", {}).get("frames"))
 
 
 def timeline_span(checkpoint: dict, span: float | None) -> float:
@@ -145,7 +145,8 @@ def timeline_span(checkpoint: dict, span: float | None) -> float:
     checkpoint's window."""
     if span is not None:
         return span
-    return checkpoint["column_seconds"] if is_detector(checkpoint) else TIMELINE_SPAN * checkpoint["features"]["seconds"]
+    features = checkpoint["features"]
+    return checkpoint["column_seconds"] if is_detector(features) else TIMELINE_SPAN * features["seconds"]
 
 
 def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span: float | None = None) -> LoadedModel:
@@ -198,7 +199,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
 
     @functools.cache
     def framer() -> Framer:
-        if is_detector(checkpoint):
+        if detector:
             return detector_framer()
         if exact and centre == 1.0:
             return exact_framer(frontend, classify, window)
@@ -219,10 +220,10 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
         run_body = body_runner(body, example, bf16)
         return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, centre)
 
-    window = clip_samples(features)
+    window, detector = clip_samples(features), is_detector(features)
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
     median_seconds = {str(k): float(v) for k, v in (checkpoint.get("median_seconds") or {}).items()}
     return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span,
-                       decision_rule_of(checkpoint), median_seconds, pad_edges=is_detector(checkpoint),
-                       timeline_hop=checkpoint["column_seconds"] / checkpoint["hops_per_column"] if is_detector(checkpoint) else None)
+                       decision_rule_of(checkpoint), median_seconds, pad_edges=detector,
+                       timeline_hop=checkpoint["column_seconds"] / checkpoint["hops_per_column"] if detector else None)
 

@@ -8,7 +8,7 @@ import io
 import json
 from typing import TextIO
 
-from nonspeech.live.timeline import Decision
+from nonspeech.inference.detect import Decision
 
 FORMATS = ("jsonl", "csv", "audacity")
 CSV_COLUMNS = ("class", "start", "end", "max_probability", "mean_probability")

@@ -4,27 +4,13 @@ thresholds and hysteresis, each event told as soon as no later audio can change 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from nonspeech.decisions import decision_scores
-from nonspeech.events import Event
-from nonspeech.inference.detect import Windows, cell_scores, median_sizes
+from nonspeech.inference.detect import Decision, EventRuns, Windows, cell_scores, median_sizes
 from nonspeech.inference.model import BATCH_SIZE, LoadedModel
 from nonspeech.inference.sliding import Slider
-from nonspeech.labels import NEGATIVE
-
-
-@dataclass(frozen=True)
-class Decision:
-    """An event, closed, or just begun (`closed` False: its start, and its end and max so far), and the end (recording
-    seconds) of the stretch whose score decided it."""
-
-    event: Event
-    closed: bool
-    at: float
 
 
 class RunningMedian:
@@ -60,23 +46,6 @@ class RunningMedian:
         return out
 
 
-@dataclass
-class Run:
-    """A class's stretch of cells at or above its low threshold: start, end, its highest score and its probabilities'
-    max, sum and cell count, and whether its start was told."""
-
-    start: float
-    end: float = 0.0
-    top_score: float = -math.inf
-    max_probability: float = -math.inf
-    total: float = 0.0
-    cells: int = 0
-    told: bool = False
-
-    def event(self, label: str) -> Event:
-        return Event(self.start, self.end, label, self.max_probability, self.total / self.cells)
-
-
 class LiveTimeline:
     """Events of a stream fed block by block (samples at the model's rate), as detect() finds them in the whole
     recording. Windows are scored in the batches `predict --window` scores them in (the same stretches, so the same
@@ -86,10 +55,8 @@ class LiveTimeline:
     def __init__(
         self, model: LoadedModel, hop: float, thresholds: np.ndarray, hysteresis: float, min_duration: float, pool: str,
     ) -> None:
-        self.model, self.pool = model, pool
-        self.layout = model.layout()
-        self.high, self.low = thresholds, thresholds * (1.0 - hysteresis)
-        self.min_duration = min_duration
+        self.pool, self.layout = pool, model.layout()
+        self.runs = EventRuns(model.classes, thresholds, hysteresis, min_duration, model.decision_rule)
         self.slider = Slider(model.timeline_framer(), self.layout.window, hop * self.layout.rate, self.layout.grid,
                              BATCH_SIZE)
         self.median = RunningMedian(median_sizes(model.classes, model.median_seconds, hop))
@@ -97,7 +64,6 @@ class LiveTimeline:
         self.starts = np.zeros(0)  # recording seconds of the windows whose filtered probabilities are known
         self.probabilities = np.zeros((0, len(model.classes)), dtype=np.float32)
         self.decided = -math.inf  # cells before this edge are decided
-        self.runs: dict[int, Run] = {}
         if self.layout.pad:
             self._slide(np.zeros(self.layout.pad, dtype=np.float32))
 
@@ -133,39 +99,11 @@ class LiveTimeline:
         edges, cells = cell_scores(Windows(self.starts, self.probabilities, seconds if final else last + length, length),
                                    self.pool)
         fresh = (edges[:-1] >= self.decided) & (final | (edges[1:] <= round(last, 6)))
-        decisions = self._cells(edges[:-1][fresh], edges[1:][fresh], cells[fresh])
+        decisions = self.runs.feed(edges[:-1][fresh], edges[1:][fresh], cells[fresh])
         if final:
-            decisions += [Decision(run.event(self.model.classes[index]), True, seconds)
-                          for index, run in sorted(self.runs.items()) if self._kept(index, run)]
-            self.runs = {}
+            decisions += self.runs.close(seconds)
         elif fresh.any():
             self.decided = float(edges[1:][fresh][-1])
             keep = np.round(self.starts + length, 6) > self.decided  # windows that cover undecided cells
             self.starts, self.probabilities = self.starts[keep], self.probabilities[keep]
         return decisions
-
-    def _cells(self, lows: np.ndarray, highs: np.ndarray, probabilities: np.ndarray) -> list[Decision]:
-        scores = decision_scores(probabilities, self.model.classes, self.model.decision_rule)
-        decisions = []
-        for start, end, row, score in zip(lows, highs, probabilities, scores):
-            for index, label in enumerate(self.model.classes):
-                if label == NEGATIVE:
-                    continue
-                run = self.runs.get(index)
-                if score[index] < self.low[index]:
-                    if run is not None and self._kept(index, run):
-                        decisions.append(Decision(run.event(label), True, float(end)))
-                    self.runs.pop(index, None)
-                    continue
-                run = self.runs.setdefault(index, Run(float(start)))
-                run.end, run.cells, run.total = float(end), run.cells + 1, run.total + float(row[index])
-                run.top_score = max(run.top_score, float(score[index]))
-                run.max_probability = max(run.max_probability, float(row[index]))
-                if not run.told and self._kept(index, run):
-                    run.told = True
-                    decisions.append(Decision(run.event(label), False, float(end)))
-        return decisions
-
-    def _kept(self, index: int, run: Run) -> bool:
-        """Whether a run is an event: its top score reaches the class threshold and it lasts min_duration."""
-        return run.top_score >= self.high[index] and run.end - run.start >= self.min_duration
