@@ -12,7 +12,8 @@ RATES = (16000, 22050, 44100, 48000)
 
 
 def write_wavs(out_dir: Path, n_clips: int, seconds: float, seed: int = 0) -> pd.DataFrame:
-    """Write n_clips wavs of `seconds` seconds; return a clip table (path, label, group, split)."""
+    """Write n_clips wavs of `seconds` seconds; return a clip table (path, label, group, split, source) as ingest
+    takes it."""
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -23,5 +24,5 @@ def write_wavs(out_dir: Path, n_clips: int, seconds: float, seed: int = 0) -> pd
         audio = 0.3 * tone + 0.05 * rng.standard_normal((len(t), channels))
         path = out_dir / f"clip{i:05d}.wav"
         sf.write(path, audio.astype(np.float32), rate, subtype="PCM_16")
-        rows.append({"path": str(path), "label": f"class{i % 7}", "group": f"g{i}", "split": "train"})
+        rows.append({"path": str(path), "label": f"class{i % 7}", "group": f"g{i}", "split": "train", "source": "folder"})
     return pd.DataFrame(rows)

@@ -17,8 +17,7 @@ def main(params: dict) -> None:
     name = detector_name(params, sys.argv)
     out = Path(f"data/detector/{name}")
     metrics = evaluate_detector(load_checkpoint(out / "model.pt"), out / "scenes", out / "frames.zarr",
-                                out / "out_of_fold.npz", Path("data/ingest/waveforms.zarr"),
-                                pd.read_csv("data/ingest/manifest.csv"))
+                                out / "out_of_fold.npz", pd.read_csv("data/ingest/manifest.csv"))
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
 
 

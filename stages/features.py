@@ -2,15 +2,17 @@
 
 from pathlib import Path
 
+import pandas as pd
 from common import run
 
 from nonspeech.features.compute import compute_features
 
 
 def main(params: dict) -> None:
-    f = params["features"]
+    f, audio = params["features"], params["audio"]
     compute_features(
-        Path("data/ingest/waveforms.zarr"), Path("data/features/logmel.zarr"), f["frontend"], f, f["workers"],
+        list(pd.read_csv("data/ingest/manifest.csv")["file"]), audio["sample_rate"], audio["seconds"],
+        Path("data/features/logmel.zarr"), f["frontend"], f, f["workers"],
     )
 
 

@@ -16,7 +16,7 @@ def main(params: dict) -> None:
     name = detector_name(params, sys.argv)
     body, out = params["detector"][name]["body"], Path(f"data/detector/{name}")
     manifest = pd.read_csv("data/ingest/manifest.csv")
-    compute_frames(out / "scenes", Path("data/ingest/waveforms.zarr"), manifest, fold_of_row(manifest),
+    compute_frames(out / "scenes", manifest, fold_of_row(manifest),
                    json.loads(Path("data/ingest/classes.json").read_text()), Path(body["weights"]), body["width"],
                    body["tags"], body["time_stride"], params["audio"]["seconds"], out / "frames.zarr")
 

@@ -20,7 +20,9 @@ def main(params: dict) -> None:
     own = Path(spec["backgrounds"]).resolve() == Path(params["data"]["negatives"]).resolve()
     shared = None if own else read_backgrounds(Path(spec["backgrounds"]), params["audio"]["sample_rate"], out / "scenes")
     manifest = pd.read_csv("data/ingest/manifest.csv")
-    synthesise_scenes(Path("data/ingest/waveforms.zarr"), manifest, fold_of_row(manifest), scenes, shared, out / "scenes")
+    audio = params["audio"]
+    synthesise_scenes(manifest, audio["sample_rate"], audio["seconds"], fold_of_row(manifest), scenes, shared,
+                      out / "scenes")
 
 
 if __name__ == "__main__":

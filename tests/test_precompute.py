@@ -12,8 +12,8 @@ import soundfile as sf
 import zarr
 from nonspeech7k_replica import make_nonspeech7k_replica
 
-from nonspeech.data.audio import decode_mono
-from nonspeech.data.clip_arrays import from_pcm16, open_waveforms, to_pcm16
+from nonspeech.data.audio import decode_mono, load_clips
+from nonspeech.data.clip_arrays import from_pcm16, to_pcm16
 from nonspeech.data.ingest import IngestError, ingest
 from nonspeech.data.loader import batch_loader, batch_pipeline, shard_urls
 from nonspeech.data.sources.listing import list_clips
@@ -120,10 +120,9 @@ def test_bad_audio_is_quarantined_with_its_reason_and_nothing_is_lost(tmp_path: 
         assert reasons[name].startswith(prefix), (name, reasons[name])
     manifest = pd.read_csv(out / "manifest.csv")
     assert len(manifest) + len(report) == len(clips) == summary["listed"]
-    pcm, peak, attrs = open_waveforms(out / "waveforms.zarr")
-    waves = from_pcm16(pcm[:], peak[:])
-    assert waves.shape == (12, 32000) and attrs == {"sample_rate": 32000, "seconds": 1.0}
-    assert np.isfinite(waves).all() and (np.abs(waves).max(axis=1) > 0).all()
+    waves = load_clips(list(manifest["file"]), 32000, 32000)  # what the stages after ingest decode
+    assert waves.shape == (12, 32000) and np.isfinite(waves).all() and (np.abs(waves).max(axis=1) > 0).all()
+    assert sorted(p.name for p in out.iterdir()) == ["classes.json", "manifest.csv", "quarantine.csv", "summary.json"]
 
 
 def test_waveforms_keep_16_bits_below_each_clips_own_peak() -> None:

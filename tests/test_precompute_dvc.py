@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from conftest import PRECOMPUTE_STAGES, dvc, make_pipeline_repo, set_params, stages_run
 from nonspeech7k_replica import make_nonspeech7k_replica
 
@@ -43,5 +44,9 @@ def test_nonspeech7k_download_outside_the_repo_runs_through_dvc(tmp_path: Path) 
     assert summary["classes"] == 7 and summary["excluded_by_loader"] > 0
     assert summary["kept"] + summary["quarantined"] + summary["excluded_by_loader"] == summary["listed"]
     assert stages_run(dvc(repo, "repro", *PRECOMPUTE_STAGES).stdout) == set()
+    wav = next((root / "train" / "train").rglob("*.wav"))  # new bytes, same length: the manifest's md5 changes,
+    samples, rate = sf.read(wav, dtype="float32")            # and features decode the file anew
+    sf.write(wav, samples[::-1].copy(), rate, subtype="PCM_16")
+    assert stages_run(dvc(repo, "repro", *PRECOMPUTE_STAGES).stdout) == {"ingest", "folds", "features", "stats", "shards"}
     (root / "train" / "train").rename(root / "train" / "moved")  # the external data changed: ingest reruns
     assert stages_run(dvc(repo, "repro", "--single-item", "ingest").stdout) == {"ingest"}

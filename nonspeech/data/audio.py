@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +102,15 @@ def load_clip(path: str | Path, sample_rate: int, length: int) -> tuple[np.ndarr
     if not np.any(clip):
         raise AudioError("silent: every sample is zero")
     return clip, decoded
+
+
+def load_clips(paths: Sequence[str | Path], sample_rate: int, length: int) -> np.ndarray:
+    """(clips, length) float32 waveforms of files ingest has kept, each as load_clip gives it; a file that no longer
+    decodes raises AudioError naming it."""
+    clips = np.zeros((len(paths), length), dtype=np.float32)
+    for row, path in enumerate(paths):
+        try:
+            clips[row] = load_clip(path, sample_rate, length)[0]
+        except AudioError as exc:
+            raise AudioError(f"{path}: {exc} (it changed since ingest: rerun `dvc repro`)") from exc
+    return clips

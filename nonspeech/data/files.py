@@ -1,7 +1,9 @@
-"""Which files are audio: the extensions soundfile decodes, and folders expanded into the audio files below them."""
+"""Which files are audio: the extensions soundfile decodes, and folders expanded into the audio files below them;
+what identifies a file's bytes."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,3 +35,11 @@ def find_audio(paths: Iterable[str | Path]) -> tuple[list[Path], list[tuple[str,
         else:
             errors.append((str(raw), "no such file or folder"))
     return files, errors
+
+
+def file_md5(path: Path) -> str:
+    """The md5 of a file's bytes; empty for a missing file (ingest names those)."""
+    if not path.is_file():
+        return ""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "md5").hexdigest()

@@ -1,4 +1,6 @@
-"""Decode listed clips into fixed-length mono waveforms, a manifest and a quarantine report."""
+"""Check that every listed clip decodes into a fixed-length mono waveform; write the manifest of those kept, with
+the file each stage decodes it from, and a quarantine report of the rest. The waveforms are not stored: stages
+that read audio decode the kept files again (docs/pipeline.md, "Storage": what that trades)."""
 
 from __future__ import annotations
 
@@ -10,12 +12,10 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import zarr
 
 from nonspeech.data.audio import AudioError, load_clip
-from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_waveforms, to_pcm16
+from nonspeech.data.files import file_md5
 from nonspeech.data.sources.listing import class_names
 from nonspeech.parallel import parallel_map
 from nonspeech.report import print_summary
@@ -30,24 +30,27 @@ TRUNCATED_POLICIES = ("quarantine", "warn")
 
 @dataclass(frozen=True)
 class DecodedClip:
-    """What decoding one listed file gave: a waveform and its origin (and a warning), or a quarantine reason."""
+    """What decoding one listed file gave: its origin and md5 (and a warning) when it is usable, else a quarantine
+    reason."""
 
-    clip: np.ndarray | None
+    usable: bool
     rate: int = 0
     channels: int = 0
     seconds: float = 0.0
+    md5: str = ""
     reason: str = ""
     warning: str = ""
 
 
 def _decode(path: str, sample_rate: int, length: int, truncated: str) -> DecodedClip:
     try:
-        clip, decoded = load_clip(path, sample_rate, length)
+        _, decoded = load_clip(path, sample_rate, length)
     except AudioError as exc:
-        return DecodedClip(None, reason=str(exc))
+        return DecodedClip(False, reason=str(exc))
     if decoded.truncation and truncated == "quarantine":
-        return DecodedClip(None, reason=decoded.truncation)
-    return DecodedClip(clip, decoded.sample_rate, decoded.channels, decoded.seconds, warning=decoded.truncation)
+        return DecodedClip(False, reason=decoded.truncation)
+    return DecodedClip(True, decoded.sample_rate, decoded.channels, decoded.seconds, file_md5(Path(path)),
+                       warning=decoded.truncation)
 
 
 def relative_path(path: str, root: Path) -> str:
@@ -86,7 +89,8 @@ def ingest(
     truncated: str = "quarantine",
     source_roots: dict[str, Path] | None = None,
 ) -> dict[str, object]:
-    """Decode every listed clip; write waveforms.zarr, manifest.csv, quarantine.csv and classes.json.
+    """Decode every listed clip; write manifest.csv (`path` relative to its source's root, `file` as decoded and
+    its `md5`, so that new bytes reach the stages that decode it again), quarantine.csv and classes.json.
     A file holding less audio than its header claims is quarantined, or kept with a warning (truncated="warn").
     Paths are kept relative to `root`, or to their source's root in `source_roots` (whose clip ids start with the
     source's name)."""
@@ -99,16 +103,14 @@ def ingest(
         raise IngestError(f"{len(missing)} listed file(s) missing under {root}, e.g.:\n  {shown}")
     length = int(round(sample_rate * seconds))
     out_dir.mkdir(parents=True, exist_ok=True)
-    pcm, peak = create_waveforms(out_dir / "waveforms.zarr", len(clips), length,
-                                 {"sample_rate": sample_rate, "seconds": seconds})
     roots = source_roots or {}
     relative = [relative_path(p, roots.get(source, root)) for p, source in zip(clips["path"], clips["source"])]
     id_paths = [f"{source}/{rel}" if source in roots else rel for rel, source in zip(relative, clips["source"])]
-    kept_rows, quarantined, warned, buffer = [], [], [], []
+    kept_rows, quarantined, warned = [], [], []
     decode = partial(_decode, sample_rate=sample_rate, length=length, truncated=truncated)
     outcomes = parallel_map(decode, list(clips["path"]), workers, "ingest", total=len(clips))
     for outcome, rel, cid, row in zip(outcomes, relative, clip_ids(id_paths), clips.itertuples(index=False)):
-        if outcome.clip is None:
+        if not outcome.usable:
             quarantined.append({"path": row.path, "label": row.label, "split": row.split, "source": row.source,
                                 "reason": outcome.reason})
             continue
@@ -116,15 +118,9 @@ def ingest(
             warned.append(f"warning: {row.path}: {outcome.warning}; kept (ingest.truncated=warn)")
         kept_rows.append({
             "clip_id": cid, "split": row.split, "label": row.label, "group": row.group, "source": row.source,
-            "path": rel, "orig_rate": outcome.rate,
+            "path": rel, "file": row.path, "md5": outcome.md5, "orig_rate": outcome.rate,
             "orig_channels": outcome.channels, "orig_seconds": round(outcome.seconds, 4),
         })
-        buffer.append(to_pcm16(outcome.clip))
-        if len(buffer) == CHUNK_CLIPS:
-            _flush(pcm, peak, buffer, len(kept_rows))
-    _flush(pcm, peak, buffer, len(kept_rows))
-    pcm.resize((len(kept_rows), length))
-    peak.resize((len(kept_rows),))
 
     listed = len(clips) + len(excluded)
     columns = ["path", "label", "split", "source", "reason"]
@@ -177,11 +173,4 @@ def source_counts(manifest: pd.DataFrame) -> dict[str, str]:
                           for label in class_names(manifest[manifest["source"] == source]))
         for source in manifest["source"].unique()
     }
-
-
-def _flush(pcm: zarr.Array, peak: zarr.Array, buffer: list[tuple[np.ndarray, np.ndarray]], end: int) -> None:
-    if buffer:
-        pcm[end - len(buffer):end] = np.stack([clip for clip, _ in buffer])
-        peak[end - len(buffer):end] = np.array([level for _, level in buffer])
-        buffer.clear()
 

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 import zarr
 
-from nonspeech.data.clip_arrays import from_pcm16, open_waveforms
+from nonspeech.data.audio import load_clips
 from nonspeech.detector.fit import column_probabilities
 from nonspeech.detector.postprocess import Columns, scene_events
 from nonspeech.detector.train import normalised, scene_columns
@@ -18,6 +18,7 @@ from nonspeech.evaluation.metrics import classification_metrics
 from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import score_timeline
 from nonspeech.evaluation.timeline_inputs import read_reference
+from nonspeech.inference.model import clip_samples
 from nonspeech.inference.torch_model import torch_model
 from nonspeech.labels import NEGATIVE, negative_index
 from nonspeech.models.checkpoint import model_from_checkpoint
@@ -43,14 +44,15 @@ def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict)
     }
 
 
-def clip_figures(checkpoint: dict, waves_path: Path, manifest: pd.DataFrame) -> dict[str, object]:
+def clip_figures(checkpoint: dict, manifest: pd.DataFrame) -> dict[str, object]:
     """Top-class macro-F1 and accuracy of the detector on the isolated test clips, as `predict` classifies them."""
-    pcm, peak, _ = open_waveforms(waves_path)
-    rows = np.flatnonzero((manifest["split"] == "test").to_numpy())
+    features = checkpoint["features"]
+    files = list(manifest.loc[manifest["split"] == "test", "file"])
     model = torch_model(checkpoint)
     probabilities = np.concatenate([
-        model.probabilities(from_pcm16(pcm.oindex[part], peak.oindex[part])) for part in np.array_split(
-            rows, max(1, -(-len(rows) // BATCH)))])
+        model.probabilities(load_clips(files[lo:lo + BATCH], features["sample_rate"], clip_samples(features)))
+        for lo in range(0, len(files), BATCH)])
+    rows = np.flatnonzero((manifest["split"] == "test").to_numpy())
     classes = model.classes
     truth = manifest["label"].to_numpy()[rows]
     scores = classification_metrics(np.array([classes.index(t) for t in truth]), probabilities.argmax(1), classes)
@@ -58,7 +60,7 @@ def clip_figures(checkpoint: dict, waves_path: Path, manifest: pd.DataFrame) -> 
 
 
 def evaluate_detector(
-    checkpoint: dict, scenes_dir: Path, frames_path: Path, out_of_fold_path: Path, waves_path: Path,
+    checkpoint: dict, scenes_dir: Path, frames_path: Path, out_of_fold_path: Path,
     manifest: pd.DataFrame,
 ) -> dict[str, object]:
     """metrics.json of a detector: `cv` (out-of-fold scenes), `test` (test scenes) and `clips` (isolated test clips)."""
@@ -77,7 +79,7 @@ def evaluate_detector(
     metrics = {
         "cv": scene_figures(checkpoint, cv, reference),
         "test": scene_figures(checkpoint, scene_columns(table["scene"][test], probabilities, attrs), reference),
-        "clips": clip_figures(checkpoint, waves_path, manifest),
+        "clips": clip_figures(checkpoint, manifest),
     }
     print_summary("detector evaluation", {
         f"{part} {key}": round(value, 3) for part, figures in metrics.items() for key, value in figures.items()

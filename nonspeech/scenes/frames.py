@@ -4,6 +4,7 @@ scene the body's columns (dims, columns) and each target class's share of every 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pandas as pd
 import torch
 import zarr
 
+from nonspeech.data.audio import load_clips
 from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_clip_array, from_pcm16, open_waveforms
 from nonspeech.features.efficientat_mel import SAMPLE_RATE, EfficientATMel
 from nonspeech.features.embed import embedding_spec
@@ -58,13 +60,14 @@ def frame_targets(events: pd.DataFrame, targets: list[str], columns: int, length
     return np.clip(share, 0.0, 1.0)
 
 
-def embed_into(out: zarr.Array, pcm: zarr.Array, peak: zarr.Array, embedder: AudioSetEmbedder, frontend: EfficientATMel) -> None:
-    """Fill `out` (items, dims, columns) with the frame embeddings of a waveform store's items, a chunk at a time."""
+def embed_into(out: zarr.Array, blocks: Iterator[np.ndarray], embedder: AudioSetEmbedder, frontend: EfficientATMel) -> None:
+    """Fill `out` (items, dims, columns) with the frame embeddings of consecutive blocks of waveforms (items, samples)."""
+    lo = 0
     with torch.inference_mode():
-        for lo in range(0, pcm.shape[0], CHUNK_CLIPS):
-            block = torch.from_numpy(from_pcm16(pcm[lo:lo + CHUNK_CLIPS], peak[lo:lo + CHUNK_CLIPS]))
-            out[lo:lo + len(block)] = torch.cat(
-                [embedder(frontend(part)) for part in block.split(BATCH)]).numpy().astype(np.float16)
+        for waves in blocks:
+            out[lo:lo + len(waves)] = torch.cat([embedder(frontend(part)) for part in torch.from_numpy(waves).split(
+                BATCH)]).numpy().astype(np.float16)
+            lo += len(waves)
 
 
 def clip_targets(labels: pd.Series, targets: list[str]) -> np.ndarray:
@@ -73,16 +76,16 @@ def clip_targets(labels: pd.Series, targets: list[str]) -> np.ndarray:
 
 
 def compute_frames(
-    scenes_dir: Path, waves_path: Path, manifest: pd.DataFrame, fold_of_row: np.ndarray, classes: list[str],
-    weights: Path, width: float, tags: bool, time_stride: int, window_seconds: float, out_path: Path,
+    scenes_dir: Path, manifest: pd.DataFrame, fold_of_row: np.ndarray, classes: list[str], weights: Path,
+    width: float, tags: bool, time_stride: int, window_seconds: float, out_path: Path,
 ) -> dict[str, object]:
     """Write out_path, a zarr group: `embeddings` (scenes, dims, columns) float16 and `targets` (scenes, target
-    classes, columns) float16, the strong labels; `clip_embeddings` (clips, dims, columns) of the ingested clips
-    in waveforms.zarr, `clip_targets` (clips, target classes), their weak labels, and `clip_folds` (clips,), each
-    clip's CV fold (-1: test); with the embedding spec, the column length and start, and the targets' names."""
+    classes, columns) float16, the strong labels; `clip_embeddings` (clips, dims, columns) of the manifest's clips
+    (window_seconds long), `clip_targets` (clips, target classes), their weak labels, and `clip_folds` (clips,),
+    each clip's CV fold (-1: test); with the embedding spec, the column length and start, and the targets' names."""
     start = time.perf_counter()
     pcm, peak, stored = open_waveforms(scenes_dir / "waveforms.zarr")
-    clip_pcm, clip_peak, _ = open_waveforms(waves_path)
+    files, clip_length = list(manifest["file"]), int(round(SAMPLE_RATE * window_seconds))
     scenes = pd.read_csv(scenes_dir / "scenes.csv")
     events = pd.read_csv(scenes_dir / "events.csv")
     frontend = EfficientATMel()
@@ -91,7 +94,7 @@ def compute_frames(
     targets = [c for c in classes if c != NEGATIVE]
     with torch.inference_mode():
         columns = embedder(frontend(torch.zeros(1, pcm.shape[1]))).shape[-1]
-        clip_columns = embedder(frontend(torch.zeros(1, clip_pcm.shape[1]))).shape[-1]
+        clip_columns = embedder(frontend(torch.zeros(1, clip_length))).shape[-1]
     spec = embedding_spec(weights, width, tags, embedder.dims)
     attrs = {
         "embedding": {**spec, "frames": True, "time_stride": time_stride, "window_seconds": window_seconds},
@@ -100,9 +103,11 @@ def compute_frames(
     }
     zarr.open_group(out_path, mode="w", attributes=attrs)
     embed_into(create_clip_array(out_path / "embeddings", (len(scenes), embedder.dims, columns), "float16", {}),
-               pcm, peak, embedder, frontend)
+               (from_pcm16(pcm[lo:lo + CHUNK_CLIPS], peak[lo:lo + CHUNK_CLIPS]) for lo in range(0, len(scenes), CHUNK_CLIPS)),
+               embedder, frontend)
     embed_into(create_clip_array(out_path / "clip_embeddings", (len(manifest), embedder.dims, clip_columns), "float16",
-                                 {}), clip_pcm, clip_peak, embedder, frontend)
+                                 {}), (load_clips(files[lo:lo + CHUNK_CLIPS], SAMPLE_RATE, clip_length)
+                                       for lo in range(0, len(files), CHUNK_CLIPS)), embedder, frontend)
     by_scene = dict(tuple(events.groupby("scene")))
     create_clip_array(out_path / "targets", (len(scenes), len(targets), columns), "float16", {})[:] = np.stack([
         frame_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]

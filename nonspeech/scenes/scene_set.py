@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_waveforms, from_pcm16, open_waveforms, to_pcm16
+from nonspeech.data.audio import load_clips
+from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_waveforms, to_pcm16
 from nonspeech.labels import NEGATIVE
 from nonspeech.report import print_summary
 from nonspeech.scenes.synthesis import (
@@ -56,16 +57,15 @@ def write_block(store: tuple[zarr.Array, zarr.Array], first: int, audio: list[np
 
 
 def synthesise_scenes(
-    waves_path: Path, manifest: pd.DataFrame, fold_of_row: np.ndarray, params: SceneParams,
+    manifest: pd.DataFrame, rate: int, clip_seconds: float, fold_of_row: np.ndarray, params: SceneParams,
     shared_backgrounds: list[np.ndarray] | None, out_dir: Path,
 ) -> dict[str, object]:
-    """Write params.count scenes per pool to out_dir: waveforms.zarr (scenes of params.seconds), scenes.csv
-    (scene, pool, fold) and events.csv (scene, onset, offset, label, source clip and its file, offset into it,
-    duration, event-to-background ratio in dB), writing a chunk of scenes at a time."""
+    """Write params.count scenes per pool to out_dir from the manifest's clips (decoded at `rate`, clip_seconds
+    long): waveforms.zarr (scenes of params.seconds), scenes.csv (scene, pool, fold) and events.csv (scene, onset,
+    offset, label, source clip and its file, offset into it, duration, event-to-background ratio in dB), writing a
+    chunk of scenes at a time."""
     start = time.perf_counter()
-    pcm, peak, attrs = open_waveforms(waves_path)
-    rate = int(attrs["sample_rate"])
-    waves = from_pcm16(pcm[:], peak[:])
+    waves = load_clips(list(manifest["file"]), rate, int(round(rate * clip_seconds)))
     labels = manifest["label"].to_numpy().astype(str)
     parts = np.array([active_part(w, rate, params.max_event_seconds) for w in waves])
     length = int(round(params.seconds * rate))

@@ -3,12 +3,12 @@ split by its own hold-out rule, each file fingerprinted so that a changed file r
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from nonspeech.data.files import file_md5
 from nonspeech.data.sources.listing import LOADER_COLUMNS, LOADERS, with_test_split
 
 SOURCE_KEYS = ("root", "source", "class_map", "unmapped", "test_fraction")
@@ -83,14 +83,6 @@ def held_out(clips: pd.DataFrame, test_fraction: float, seed: int) -> pd.DataFra
     if test_fraction not in (0, 1):
         raise ValueError(f"test_fraction must lie between 0 and 1, got {test_fraction}")
     return clips.assign(split="test" if test_fraction == 1 else "train")
-
-
-def file_md5(path: Path) -> str:
-    """The md5 of a file's bytes; empty for a missing file (ingest names those)."""
-    if not path.is_file():
-        return ""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "md5").hexdigest()
 
 
 def read_listing(path: Path, name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
