@@ -107,15 +107,16 @@ def run_listen(args: argparse.Namespace) -> int:
     from nonspeech.inference.detect import class_thresholds
     from nonspeech.inference.load import load_model
     from nonspeech.live import output
-    from nonspeech.live.streams import Stalled, file_stream, microphone_stream, pcm_stream, raw_format
+    from nonspeech.live.streams import Stalled, file_stream, find_microphone, microphone_stream, pcm_stream, raw_format
     from nonspeech.live.timeline import LiveTimeline
 
+    mic = None if args.mic is None else find_microphone(args.mic or None)  # before the model: a missing card says so at once
     torch.set_num_threads(args.threads or 1)
     model = load_model(args.model or DEFAULT_MODEL, args.onnx, args.model is not None, args.bf16, args.exact, True,
                        args.span)
     rate = model.features["sample_rate"]
-    if args.mic is not None:
-        stream = microphone_stream(args.mic or None, rate, args.timeout)
+    if mic is not None:
+        stream = microphone_stream(mic, rate, args.timeout)
     elif args.source == "-":
         raw = raw_format(args.rate, args.channels, args.sample_format) if args.raw else None
         stream = pcm_stream(sys.stdin.buffer.fileno(), rate, args.timeout, raw)

@@ -186,11 +186,13 @@ def test_a_closed_stdout_ends_quietly(detector: Path) -> None:
     assert err == b"" and process.returncode != 0
 
 
-def test_no_sound_card_is_one_line_naming_stdin(detector: Path) -> None:
-    result = listen(detector, "--mic")
-    assert result.returncode == 1
-    (line,) = result.stderr.decode().splitlines()
-    assert line.startswith("error: ") and "nonspeech listen -" in line
+def test_no_sound_card_is_one_line_naming_stdin(detector: Path, tmp_path: Path) -> None:
+    """Said before any model is loaded: a model that does not exist is never reached."""
+    for model in (detector, tmp_path / "missing.pt"):
+        result = listen(model, "--mic")
+        assert result.returncode == 1
+        (line,) = result.stderr.decode().splitlines()
+        assert line.startswith("error: --mic reads a sound card through PortAudio") and "nonspeech listen -" in line
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -198,9 +198,17 @@ NO_MIC = ("--mic reads a sound card through PortAudio: pip install 'nonspeech[li
 PIPE_HINT = "or pipe audio in: `arecord -q -f S16_LE -r 16000 -c 1 -t wav | nonspeech listen -`"
 
 
-def microphone_stream(device: str | None, rate: int, timeout: float | None) -> Stream:
-    """A sound card's input (`device`: a name or index; None: the default), resampled to `rate`; InputError with
-    the way out when PortAudio or the device is missing."""
+@dataclass(frozen=True)
+class Microphone:
+    """A sound card input found through PortAudio: its device (a name, an index or None: the default) and rate."""
+
+    device: str | int | None
+    rate: int
+
+
+def find_microphone(device: str | None) -> Microphone:
+    """The sound card input `device` (a name or index; None: the default); InputError with the way out when
+    PortAudio or the device is missing. Cheap: run it before loading a model."""
     if importlib.util.find_spec("sounddevice") is None:
         raise InputError(f"{NO_MIC} (sounddevice is not installed); {PIPE_HINT}")
     try:
@@ -212,7 +220,14 @@ def microphone_stream(device: str | None, rate: int, timeout: float | None) -> S
         info = sounddevice.query_devices(chosen, "input")
     except (ValueError, sounddevice.PortAudioError) as exc:
         raise InputError(f"--mic {device or ''}: no input device ({exc}); {PIPE_HINT}") from exc
-    device_rate = int(info["default_samplerate"])
+    return Microphone(chosen, int(info["default_samplerate"]))
+
+
+def microphone_stream(mic: Microphone, rate: int, timeout: float | None) -> Stream:
+    """The sound card's input, resampled to `rate`."""
+    import sounddevice
+
+    chosen, device_rate = mic.device, mic.rate
 
     def blocks(stream: Stream) -> Iterator[np.ndarray]:
         arrived: queue.Queue[np.ndarray] = queue.Queue()
@@ -229,4 +244,4 @@ def microphone_stream(device: str | None, rate: int, timeout: float | None) -> S
                 stream.seconds = frames / device_rate
                 yield block if resampler is None else resampler.resample_chunk(block, last=False)
 
-    return Stream(f"mic {device or 'default'}", blocks)
+    return Stream(f"mic {chosen if chosen is not None else 'default'}", blocks)
