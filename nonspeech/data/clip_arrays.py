@@ -1,6 +1,6 @@
 """Clip-major zarr arrays (clips first) in chunks of CHUNK_CLIPS clips, so that a store of 100k clips is a few
-hundred files; writers fill whole chunks at a time. Waveforms are kept as 16-bit PCM scaled to each clip's peak,
-so their rounding stays 96 dB below the clip's loudest sample, under any front end's floor."""
+hundred files; writers fill whole chunks at a time. Waveforms (a detector's synthesised scenes) are kept as 16-bit
+PCM scaled to each item's peak, so their rounding stays 96 dB below its loudest sample, under any front end's floor."""
 
 from __future__ import annotations
 
