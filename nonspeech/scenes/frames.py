@@ -102,12 +102,12 @@ def compute_frames(
         "versions": {p: version(p) for p in ("torch", "numpy", "zarr")},
     }
     zarr.open_group(out_path, mode="w", attributes=attrs)
+    scene_blocks = (from_pcm16(pcm[lo:lo + CHUNK_CLIPS], peak[lo:lo + CHUNK_CLIPS]) for lo in range(0, len(scenes), CHUNK_CLIPS))
+    clip_blocks = (load_clips(files[lo:lo + CHUNK_CLIPS], SAMPLE_RATE, clip_length) for lo in range(0, len(files), CHUNK_CLIPS))
     embed_into(create_clip_array(out_path / "embeddings", (len(scenes), embedder.dims, columns), "float16", {}),
-               (from_pcm16(pcm[lo:lo + CHUNK_CLIPS], peak[lo:lo + CHUNK_CLIPS]) for lo in range(0, len(scenes), CHUNK_CLIPS)),
-               embedder, frontend)
+               scene_blocks, embedder, frontend)
     embed_into(create_clip_array(out_path / "clip_embeddings", (len(manifest), embedder.dims, clip_columns), "float16",
-                                 {}), (load_clips(files[lo:lo + CHUNK_CLIPS], SAMPLE_RATE, clip_length)
-                                       for lo in range(0, len(files), CHUNK_CLIPS)), embedder, frontend)
+                                 {}), clip_blocks, embedder, frontend)
     by_scene = dict(tuple(events.groupby("scene")))
     create_clip_array(out_path / "targets", (len(scenes), len(targets), columns), "float16", {})[:] = np.stack([
         frame_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]
