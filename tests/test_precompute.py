@@ -12,11 +12,14 @@ import soundfile as sf
 import zarr
 from nonspeech7k_replica import make_nonspeech7k_replica
 
-from nonspeech.data.audio import decode_mono, load_clips
+from nonspeech.data.audio import AudioError, decode_mono, load_clips
 from nonspeech.data.clip_arrays import from_pcm16, to_pcm16
 from nonspeech.data.ingest import IngestError, ingest
 from nonspeech.data.loader import batch_loader, batch_pipeline, shard_urls
 from nonspeech.data.sources.listing import list_clips
+from nonspeech.features.compute import compute_features
+
+LOGMEL = {"n_fft": 1024, "hop_length": 320, "n_mels": 64, "top_db": 80}
 
 
 def _outputs(repo: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, list[str]]:
@@ -147,6 +150,16 @@ def test_missing_listed_file_fails_naming_it(tmp_path: Path) -> None:
         "path": str(tmp_path / "gone.wav"), "label": "cough", "group": "g", "split": "train", "source": "folder"}])])
     with pytest.raises(IngestError, match="gone.wav"):
         ingest(clips, pd.DataFrame(columns=["path", "reason"]), tmp_path, tmp_path / "o", 32000, 1.0, 0.5, 1)
+
+
+def test_a_kept_file_gone_after_ingest_stops_features_naming_it(tmp_path: Path) -> None:
+    """Features decode the kept files again (ingest stores no waveforms): a file removed since is one error naming it."""
+    _bad_files(tmp_path)
+    ingest(_clips(tmp_path), pd.DataFrame(columns=["path", "reason"]), tmp_path, tmp_path / "o", 32000, 1.0, 0.5, 1)
+    files = list(pd.read_csv(tmp_path / "o" / "manifest.csv")["file"])
+    Path(files[3]).unlink()
+    with pytest.raises(AudioError, match=rf"^{re.escape(files[3])}: .*rerun `dvc repro`"):
+        compute_features(files, 32000, 1.0, tmp_path / "logmel.zarr", "logmel", LOGMEL, 2)
 
 
 def test_nonspeech7k_layout_ingests_with_leaks_reported(tmp_path: Path) -> None:
