@@ -33,7 +33,6 @@ class DecodedClip:
     """What decoding one listed file gave: its origin and md5 (and a warning) when it is usable, else a quarantine
     reason."""
 
-    usable: bool
     rate: int = 0
     channels: int = 0
     seconds: float = 0.0
@@ -41,15 +40,20 @@ class DecodedClip:
     reason: str = ""
     warning: str = ""
 
+    @property
+    def usable(self) -> bool:
+        """No quarantine reason."""
+        return not self.reason
+
 
 def _decode(path: str, sample_rate: int, length: int, truncated: str) -> DecodedClip:
     try:
         _, decoded = load_clip(path, sample_rate, length)
     except AudioError as exc:
-        return DecodedClip(False, reason=str(exc))
+        return DecodedClip(reason=str(exc))
     if decoded.truncation and truncated == "quarantine":
-        return DecodedClip(False, reason=decoded.truncation)
-    return DecodedClip(True, decoded.sample_rate, decoded.channels, decoded.seconds, file_md5(Path(path)),
+        return DecodedClip(reason=decoded.truncation)
+    return DecodedClip(decoded.sample_rate, decoded.channels, decoded.seconds, file_md5(Path(path)),
                        warning=decoded.truncation)
 
 

@@ -46,15 +46,14 @@ def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict)
 
 def clip_figures(checkpoint: dict, manifest: pd.DataFrame) -> dict[str, object]:
     """Top-class macro-F1 and accuracy of the detector on the isolated test clips, as `predict` classifies them."""
-    features = checkpoint["features"]
-    files = list(manifest.loc[manifest["split"] == "test", "file"])
+    features, test = checkpoint["features"], manifest[manifest["split"] == "test"]
+    files = list(test["file"])
     model = torch_model(checkpoint)
     probabilities = np.concatenate([
         model.probabilities(load_clips(files[lo:lo + BATCH], features["sample_rate"], clip_samples(features)))
         for lo in range(0, len(files), BATCH)])
-    rows = np.flatnonzero((manifest["split"] == "test").to_numpy())
     classes = model.classes
-    truth = manifest["label"].to_numpy()[rows]
+    truth = test["label"].to_numpy()
     scores = classification_metrics(np.array([classes.index(t) for t in truth]), probabilities.argmax(1), classes)
     return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
 
