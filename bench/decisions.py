@@ -8,11 +8,13 @@ classes the set has).
 Usage: python bench/decisions.py --models DIR1/embed.pt DIR2/embed.pt ... [--root ../shared/realsounds]
                                  [--extra ../shared/realsounds-extra --map babycry=crying]
                                  [--threshold T] [--rule probability|versus_other]
+                                 [--ensemble-with DIR1/finetune.pt DIR2/finetune.pt ...]
 
 Each model is one training run (e.g. a seed: `python bench/realsounds_recipes.py --recipes embed --negatives
 --keep DIR --set train.seed=1`). The test split is the one ingest makes from `--root` (and its negatives/, whose
 test share is carved with configs/pretrained.yaml's data.test_fraction and split_seed). With `--extra`, the test
 split of a second set, its labels mapped by `--map`, is scored the same way. Figures per model, then the mean.
+With `--ensemble-with`, each run is an ensemble: the mean of its model's probabilities and its partner's.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sklearn.metrics import average_precision_score, f1_score
 from nonspeech.data.sources.listing import list_clips
 from nonspeech.decisions import RULES, candidate_scores, detected
 from nonspeech.inference.detect import class_thresholds
+from nonspeech.inference.model import LoadedModel
 from nonspeech.inference.torch_model import read_checkpoint, torch_model
 from nonspeech.labels import NEGATIVE
 
@@ -53,14 +56,25 @@ def test_clips(root: Path, class_map: dict[str, str]) -> pd.DataFrame:
     return clips[clips["split"] == "test"].reset_index(drop=True)
 
 
-def scores(model_path: Path, clips: pd.DataFrame, threshold: float | None, rule: str | None) -> dict[str, dict[str, float]]:
-    """Per target class present in `clips`: recall, precision, AP and recall at 5% negatives detected of its
-    decision score, threshold (the checkpoint's, or `threshold` for all, by the checkpoint's rule or `rule`); under
-    NEGATIVE the share of negatives with any detection, and the top-class macro-F1 of the target clips."""
-    model = torch_model(read_checkpoint(model_path))
+def clip_probabilities(model: LoadedModel, clips: pd.DataFrame) -> np.ndarray:
+    """(clips, classes) probabilities of the clips, as `predict` gives them."""
     results = list(model.classify([Path(p) for p in clips["path"]]))
     assert not any(r.error for r in results), [r.error for r in results if r.error]
-    probabilities = np.stack([r.probabilities for r in results])
+    return np.stack([r.probabilities for r in results])
+
+
+def scores(
+    model_paths: list[Path], clips: pd.DataFrame, threshold: float | None, rule: str | None,
+) -> dict[str, dict[str, float]]:
+    """Per target class present in `clips`: recall, precision, AP and recall at 5% negatives detected of its
+    decision score, threshold (the first checkpoint's, or `threshold` for all, by its rule or `rule`); under
+    NEGATIVE the share of negatives with any detection, and the top-class macro-F1 of the target clips. Several
+    checkpoints (with the same classes) are an ensemble: the mean of their probabilities."""
+    models = [torch_model(read_checkpoint(path)) for path in model_paths]
+    model = models[0]
+    if any(m.classes != model.classes for m in models):
+        raise SystemExit(f"an ensemble needs the same classes: {model_paths} differ")
+    probabilities = np.mean([clip_probabilities(m, clips) for m in models], axis=0)
     rule = rule or model.decision_rule
     thresholds = class_thresholds(model.classes, model.thresholds, threshold)
     found = detected(probabilities, model.classes, thresholds, rule)
@@ -112,7 +126,12 @@ def main() -> None:
     parser.add_argument("--map", nargs="*", default=[], metavar="FROM=TO", help="label map for --extra")
     parser.add_argument("--threshold", type=float, help="decide every class at this threshold, not the checkpoint's")
     parser.add_argument("--rule", choices=RULES, help="decide by this rule, not the checkpoint's")
+    parser.add_argument("--ensemble-with", type=Path, nargs="+", action="append", default=[], metavar="CHECKPOINT",
+                        help="one checkpoint per --models entry: each run is scored as the mean of its model's and "
+                             "this one's probabilities (repeat for larger ensembles)")
     args = parser.parse_args()
+    if any(len(partners) != len(args.models) for partners in args.ensemble_with):
+        parser.error("--ensemble-with takes one checkpoint per --models entry")
     sets = [(args.root, {})]
     if args.extra:
         sets.append((args.extra, dict(item.split("=", 1) for item in args.map)))
@@ -120,10 +139,11 @@ def main() -> None:
         clips = test_clips(root, class_map)
         counts = ", ".join(f"{label} {n}" for label, n in clips["label"].value_counts().sort_index().items())
         print(f"\n{root}: {len(clips)} test clips ({counts})")
-        per_model = [scores(path, clips, args.threshold, args.rule) for path in args.models]
-        for path, table in zip(args.models, per_model):
+        runs = [[path, *partners] for path, *partners in zip(args.models, *args.ensemble_with)]
+        per_model = [scores(run, clips, args.threshold, args.rule) for run in runs]
+        for run, table in zip(runs, per_model):
             recalls = " ".join(f"{label} {v['recall']:.2f}" for label, v in table.items() if label != NEGATIVE)
-            print(f"{path}: detection recall {recalls}")
+            print(f"{' + '.join(map(str, run))}: detection recall {recalls}")
         print_table(str(root), per_model)
 
 
