@@ -7,6 +7,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -36,6 +37,9 @@ CONSOLE_SCRIPT = Path(sys.executable).with_name("nonspeech")
 # a core made a training stage take 6-25 s instead of 4 s.
 torch.set_num_threads(1)
 os.environ["OMP_NUM_THREADS"] = "1"
+# Ctrl-C at its default for the commands the tests interrupt, even when this run was started ignoring it (a shell's
+# background job is), which those commands would inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def nonspeech(*args: object) -> subprocess.CompletedProcess:
