@@ -8,8 +8,9 @@ Usage: python bench/listen.py --model data/detector/sed/model.pt [--scenes ../sh
 The scenes are fed block by block (--block seconds of audio each) through the same LiveTimeline as the command, on
 one thread. The clock: a block is there once its last sample is (stream time), and its decisions are out when its
 processing ends, waiting for the processing of the blocks before it. A reference event (not `other`) is found by
-the first decision of its class whose event overlaps it (within 1 s before its onset). The model's look-ahead is
-the audio after a moment that its decision needs: half a window, the longest median filter's half and one hop.
+the first decision of its class whose event overlaps it (within 1 s before its onset). The model's look-ahead for a
+class is the audio after a moment that its decision needs: half a window, the class's median filter's half and one
+hop; how far beyond it an onset line comes is measured against its event's class.
 Memory: the scenes one after another as one stream of --minutes, the RSS after the first minute and at the end.
 """
 
@@ -64,10 +65,11 @@ def listen_scene(timeline: LiveTimeline, blocks: list[np.ndarray], rate: int) ->
     return out + [(d, max(clock, stream) + spent) for d in decisions], busy + spent
 
 
-def delays(reference: list, decisions: list) -> dict[str, list[float]]:
-    """Per found reference event: the onset line's delay after its onset, split into `heard` (how far into the
-    event the stretch that decided it ends) and `waited` (from there to the line); the closing line's after its end."""
-    found: dict[str, list[float]] = {"onset": [], "heard": [], "waited": [], "close": []}
+def delays(reference: list, decisions: list, ahead: dict[str, float]) -> dict[str, list[float]]:
+    """Per found reference event: the onset line's delay after its onset, and `beyond` its class's look-ahead
+    (`ahead`), split into `heard` (how far into the event the stretch that decided it ends) and `waited` (from there
+    to the line); the closing line's after its end."""
+    found: dict[str, list[float]] = {"onset": [], "beyond": [], "heard": [], "waited": [], "close": []}
     for event in reference:
         mine = [(d, at) for d, at in decisions if d.event.label == event.label
                 and event.start - EARLY <= d.event.start <= event.end]
@@ -76,6 +78,7 @@ def delays(reference: list, decisions: list) -> dict[str, list[float]]:
         if began:
             decision, at = began[0]
             found["onset"].append(at - event.start)
+            found["beyond"].append(at - event.start - ahead[event.label])
             found["heard"].append(decision.at - event.start)
             found["waited"].append(at - decision.at)
         if closed:
@@ -83,10 +86,10 @@ def delays(reference: list, decisions: list) -> dict[str, list[float]]:
     return found
 
 
-def look_ahead(model, hop: float) -> float:
-    """Seconds of audio after a moment that its decision needs."""
-    longest = max(median_sizes(model.classes, model.median_seconds, hop)) // 2 * hop
-    return model.features["seconds"] / 2 + longest + hop
+def look_ahead(model, hop: float) -> dict[str, float]:
+    """Per class, the seconds of audio after a moment that its decision needs."""
+    sizes = median_sizes(model.classes, model.median_seconds, hop)
+    return {label: model.features["seconds"] / 2 + size // 2 * hop + hop for label, size in zip(model.classes, sizes)}
 
 
 def main() -> None:
@@ -107,26 +110,24 @@ def main() -> None:
     scenes = sorted(args.scenes.glob("*.wav"))
     reference = read_reference(args.scenes / "events.csv")
     blocks = {path.name: blocks_of(path, rate, args.block) for path in scenes}
-    found: dict[str, list[float]] = {"onset": [], "heard": [], "waited": [], "close": []}
-    busy, seconds, total = 0.0, 0.0, 0
+    found: dict[str, list[float]] = {"onset": [], "beyond": [], "heard": [], "waited": [], "close": []}
+    busy, seconds, total, ahead = 0.0, 0.0, 0, look_ahead(model, hop)
     for name, parts in blocks.items():
         decisions, spent = listen_scene(fresh(), parts, rate)
         targets = [e for e in reference.get(name, []) if e.label != NEGATIVE]
-        for key, values in delays(targets, decisions).items():
+        for key, values in delays(targets, decisions, ahead).items():
             found[key] += values
         total += len(targets)
         busy, seconds = busy + spent, seconds + sum(len(b) for b in parts) / rate
-    ahead = look_ahead(model, hop)
-
     def spread(key: str) -> str:
         return f"p50 {np.percentile(found[key], 50):.2f} s, p95 {np.percentile(found[key], 95):.2f} s"
 
     print(f"{args.model}: {len(scenes)} scenes, {seconds / 60:.1f} min, blocks of {args.block:g} s, hop {hop:g} s, "
           f"one thread")
-    print(f"look-ahead of the model: {ahead:.2f} s (half its {model.features['seconds']:g} s window, its longest "
-          f"median filter's half, one hop)")
-    print(f"onset line after the true onset: {spread('onset')} (p95 {np.percentile(found['onset'], 95) - ahead:+.2f} s "
-          f"beyond the look-ahead), {len(found['onset'])} of {total} target events")
+    print(f"look-ahead of the model (half its {model.features['seconds']:g} s window, the class's median filter's "
+          "half, one hop): " + ", ".join(f"{label} {s:.2f} s" for label, s in ahead.items() if label != NEGATIVE))
+    print(f"onset line after the true onset: {spread('onset')}; beyond its class's look-ahead: {spread('beyond')}; "
+          f"{len(found['onset'])} of {total} target events")
     print(f"  of which heard: the stretch that decided it ends {spread('heard')} after the true onset")
     print(f"  of which waited: from that stretch's end to the line {spread('waited')} (look-ahead, batches, compute)")
     print(f"closing line after the true end: {spread('close')} ({len(found['close'])} events)")

@@ -3,6 +3,7 @@ stdin, streams cut mid-frame, and streams that misbehave."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -18,7 +19,11 @@ import pytest
 import soundfile as sf
 from conftest import CONSOLE_SCRIPT, REALSOUNDS, nonspeech
 
+from nonspeech.data.stream import open_recording
+from nonspeech.inference.detect import class_thresholds
+from nonspeech.inference.load import load_model
 from nonspeech.live.streams import ByteReader, pcm_stream
+from nonspeech.live.timeline import LiveTimeline, lanes_of
 
 pytestmark = pytest.mark.pipeline
 
@@ -176,6 +181,22 @@ def test_ctrl_c_flushes_the_events_so_far_and_exits_130(detector: Path) -> None:
     assert err.decode().splitlines() == ["interrupted"]
     heard = events(out)
     assert heard and max(end for _, _, end in heard) < 12
+
+
+def test_each_class_is_decided_as_soon_as_its_own_median_filter_allows(detector: Path) -> None:
+    """A 1.6 s median filter (21 windows of 0.08 s) on cough alone: the other classes' cells are decided 10 windows
+    (0.8 s) further into the stream than cough's, not held back to its pace."""
+    assert lanes_of(["breath", "cough", "other", "sneeze"], [17, 13, 1, 1]) == [
+        ([3], [1, 1, 1, 1]), ([1], [1, 13, 1, 1]), ([0], [17, 1, 1, 1])]
+    model = dataclasses.replace(load_model(detector, timeline=True), median_seconds={"cough": 1.6})
+    timeline = LiveTimeline(model, model.timeline_hop, class_thresholds(model.classes, model.thresholds, None), 0.1, 0.0,
+                            "mean")
+    recording = open_recording(SCENES[0], model.features["sample_rate"])
+    samples = np.concatenate(list(recording.blocks))[:20 * model.features["sample_rate"]]
+    timeline.feed(samples)
+    unfiltered, cough = timeline.lanes
+    assert cough.runs.targets == [model.classes.index("cough")]
+    assert unfiltered.decided - cough.decided == pytest.approx(0.8, abs=1e-6)
 
 
 def test_a_closed_stdout_ends_quietly(detector: Path) -> None:

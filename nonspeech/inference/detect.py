@@ -101,15 +101,15 @@ class Run:
 
 
 class EventRuns:
-    """The event rule, fed cells in order: per target class, a run of cells whose decision score (by `rule`) stays at
-    or above (1 - hysteresis) x its threshold is an event once it reaches the threshold and lasts min_duration
-    seconds; told when it begins and when it closes (a cell below the run's level, or the end)."""
+    """The event rule, fed cells in order: per target class (or those of `targets`), a run of cells whose decision
+    score (by `rule`) stays at or above (1 - hysteresis) x its threshold is an event once it reaches the threshold
+    and lasts min_duration seconds; told when it begins and when it closes (a cell below the run's level, or the end)."""
 
     def __init__(self, classes: list[str], thresholds: np.ndarray, hysteresis: float, min_duration: float,
-                 rule: str) -> None:
+                 rule: str, targets: list[int] | None = None) -> None:
         self.classes, self.rule, self.min_duration = classes, rule, min_duration
         self.high, self.low = thresholds, thresholds * (1.0 - hysteresis)
-        self.targets = [index for index, label in enumerate(classes) if label != NEGATIVE]
+        self.targets = [index for index, label in enumerate(classes) if label != NEGATIVE] if targets is None else targets
         self.runs: dict[int, Run] = {}
 
     def feed(self, starts: np.ndarray, ends: np.ndarray, probabilities: np.ndarray) -> list[Decision]:

@@ -11,6 +11,7 @@ import torch
 from nonspeech.inference.detect import Decision, EventRuns, Windows, cell_scores, median_sizes
 from nonspeech.inference.model import BATCH_SIZE, LoadedModel
 from nonspeech.inference.sliding import Slider
+from nonspeech.labels import negative_index
 
 
 class RunningMedian:
@@ -46,47 +47,32 @@ class RunningMedian:
         return out
 
 
-class LiveTimeline:
-    """Events of a stream fed block by block (samples at the model's rate), as detect() finds them in the whole
-    recording. Windows are scored in the batches `predict --window` scores them in (the same stretches, so the same
-    probabilities): a detector's every 0.5 s of window starts (at least 8 windows), a window classifier's every 8
-    window lengths."""
+def lanes_of(classes: list[str], sizes: list[int]) -> list[tuple[list[int], list[int]]]:
+    """The target classes grouped by median filter size, each group with the filter sizes its lane runs: its own
+    classes' and `other`'s (whose probability a decision may weigh against), no filter for the rest."""
+    other = negative_index(classes)
+    targets = [index for index in range(len(classes)) if index != other]
+    groups = [[index for index in targets if sizes[index] == size] for size in sorted({sizes[i] for i in targets})]
+    return [(group, [size if index in group or index == other else 1 for index, size in enumerate(sizes)])
+            for group in groups]
 
-    def __init__(
-        self, model: LoadedModel, hop: float, thresholds: np.ndarray, hysteresis: float, min_duration: float, pool: str,
-    ) -> None:
-        self.pool, self.layout = pool, model.layout()
-        self.runs = EventRuns(model.classes, thresholds, hysteresis, min_duration, model.decision_rule)
-        self.slider = Slider(model.timeline_framer(), self.layout.window, hop * self.layout.rate, self.layout.grid,
-                             BATCH_SIZE)
-        self.median = RunningMedian(median_sizes(model.classes, model.median_seconds, hop))
+
+class Lane:
+    """The classes of one median filter size: their windows' filtered probabilities, the cells decided and their
+    event runs, so that each class is decided as soon as its own filter allows, not the longest one."""
+
+    def __init__(self, sizes: list[int], runs: EventRuns, length: float, pool: str) -> None:
+        self.runs, self.length, self.pool = runs, length, pool
+        self.median = RunningMedian(sizes)
         self.queued = np.zeros(0)  # recording seconds of the windows scored, their filtered probabilities not yet known
         self.starts = np.zeros(0)  # recording seconds of the windows whose filtered probabilities are known
-        self.probabilities = np.zeros((0, len(model.classes)), dtype=np.float32)
+        self.probabilities = np.zeros((0, len(sizes)), dtype=np.float32)
         self.decided = -math.inf  # cells before this edge are decided
-        if self.layout.pad:
-            self._slide(np.zeros(self.layout.pad, dtype=np.float32))
 
-    def feed(self, block: np.ndarray) -> list[Decision]:
-        """The decisions that these samples settle."""
-        self._slide(block)
-        return self._windows(*self.slider.take(), final=False)
-
-    def finish(self, seconds: float) -> list[Decision]:
-        """The remaining decisions once the stream of `seconds` has ended (every open event closed)."""
-        if self.layout.pad:
-            self._slide(np.zeros(self.layout.pad, dtype=np.float32))
-        with torch.inference_mode():
-            self.slider.finish()
-        return self._windows(*self.slider.take(), final=True, seconds=seconds)
-
-    def _slide(self, block: np.ndarray) -> None:
-        with torch.inference_mode():
-            self.slider.feed(block)
-
-    def _windows(self, starts: np.ndarray, probabilities: np.ndarray, final: bool, seconds: float = 0.0) -> list[Decision]:
-        """Median-filter newly scored windows, then decide the cells that no later window covers (all, when final)."""
-        self.queued = np.concatenate([self.queued, self.layout.seconds(np.asarray(starts, dtype=np.float64))])
+    def take(self, starts: np.ndarray, probabilities: np.ndarray, final: bool, seconds: float) -> list[Decision]:
+        """Median-filter newly scored windows (starts in recording seconds), then decide the cells that no later
+        window covers (all, when final, the recording being `seconds` long)."""
+        self.queued = np.concatenate([self.queued, starts])
         parts = [self.median.push(probabilities)] if len(starts) else []
         if final:
             parts.append(self.median.flush())
@@ -95,7 +81,7 @@ class LiveTimeline:
         self.probabilities = np.concatenate([self.probabilities, rows])
         if not len(self.starts):
             return []
-        length, last = self.layout.length, float(self.starts[-1])
+        length, last = self.length, float(self.starts[-1])
         edges, cells = cell_scores(Windows(self.starts, self.probabilities, seconds if final else last + length, length),
                                    self.pool)
         fresh = (edges[:-1] >= self.decided) & (final | (edges[1:] <= round(last, 6)))
@@ -107,3 +93,48 @@ class LiveTimeline:
             keep = np.round(self.starts + length, 6) > self.decided  # windows that cover undecided cells
             self.starts, self.probabilities = self.starts[keep], self.probabilities[keep]
         return decisions
+
+
+class LiveTimeline:
+    """Events of a stream fed block by block (samples at the model's rate), as detect() finds them in the whole
+    recording. Windows are scored in the batches `predict --window` scores them in (the same stretches, so the same
+    probabilities): a detector's every 0.5 s of window starts (at least 8 windows), a window classifier's every 8
+    window lengths. Each class is decided once its own median filter has the windows it needs (one Lane per size)."""
+
+    def __init__(
+        self, model: LoadedModel, hop: float, thresholds: np.ndarray, hysteresis: float, min_duration: float, pool: str,
+    ) -> None:
+        self.layout = model.layout()
+        self.slider = Slider(model.timeline_framer(), self.layout.window, hop * self.layout.rate, self.layout.grid,
+                             BATCH_SIZE)
+        self.lanes = [
+            Lane(sizes, EventRuns(model.classes, thresholds, hysteresis, min_duration, model.decision_rule, group),
+                 self.layout.length, pool)
+            for group, sizes in lanes_of(model.classes, median_sizes(model.classes, model.median_seconds, hop))
+        ]
+        if self.layout.pad:
+            self._slide(np.zeros(self.layout.pad, dtype=np.float32))
+
+    def feed(self, block: np.ndarray) -> list[Decision]:
+        """The decisions that these samples settle."""
+        self._slide(block)
+        return self._decide(final=False)
+
+    def finish(self, seconds: float) -> list[Decision]:
+        """The remaining decisions once the stream of `seconds` has ended (every open event closed)."""
+        if self.layout.pad:
+            self._slide(np.zeros(self.layout.pad, dtype=np.float32))
+        with torch.inference_mode():
+            self.slider.finish()
+        return self._decide(final=True, seconds=seconds)
+
+    def _slide(self, block: np.ndarray) -> None:
+        with torch.inference_mode():
+            self.slider.feed(block)
+
+    def _decide(self, final: bool, seconds: float = 0.0) -> list[Decision]:
+        """Every lane's decisions on the windows scored since the last call, in the order of the cells that decided them."""
+        starts, probabilities = self.slider.take()
+        starts = self.layout.seconds(np.asarray(starts, dtype=np.float64))
+        decisions = [d for lane in self.lanes for d in lane.take(starts, probabilities, final, seconds)]
+        return sorted(decisions, key=lambda d: d.at)
