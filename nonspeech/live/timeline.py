@@ -77,6 +77,8 @@ class Lane:
         if final:
             parts.append(self.median.flush())
         rows = np.concatenate(parts) if parts else self.probabilities[:0]
+        if not len(rows) and not final:  # no window newly filtered: no cell newly decided
+            return []
         self.starts, self.queued = np.concatenate([self.starts, self.queued[:len(rows)]]), self.queued[len(rows):]
         self.probabilities = np.concatenate([self.probabilities, rows])
         if not len(self.starts):
