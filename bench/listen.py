@@ -119,6 +119,7 @@ def main() -> None:
             found[key] += values
         total += len(targets)
         busy, seconds = busy + spent, seconds + sum(len(b) for b in parts) / rate
+
     def spread(key: str) -> str:
         return f"p50 {np.percentile(found[key], 50):.2f} s, p95 {np.percentile(found[key], 95):.2f} s"
 
