@@ -1,5 +1,5 @@
 """Stage detector_eval@NAME: detector NAME scored by sed_eval on its out-of-fold and test scenes, and on the isolated
-test clips."""
+clips (test, and CV out of fold)."""
 
 import json
 import sys

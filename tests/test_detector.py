@@ -47,7 +47,10 @@ def test_metrics_report_scenes_by_sed_eval_and_isolated_clips(detector_repo: Pat
     for part in ("cv", "test"):
         assert set(metrics[part]) >= {"segment_macro_f1", "event_macro_f1", "false_alarms_per_minute"}
         assert 0 <= metrics[part]["segment_macro_f1"] <= 1 and metrics[part]["false_alarms_per_minute"] >= 0
-    assert 0 <= metrics["clips"]["macro_f1"] <= 1
+    assert 0 <= metrics["clips"]["macro_f1"] <= 1 and 0 <= metrics["clips"]["cv_macro_f1"] <= 1
+    clips = np.load(detector_repo / "data/detector/sed/out_of_fold.npz")["isolated_clips"]
+    test = pd.read_csv(detector_repo / "data/ingest/manifest.csv")["split"] == "test"
+    assert (np.isnan(clips).any(axis=1) == test).all()  # every CV clip scored by the head that never saw its fold
     shown = dvc(detector_repo, "metrics", "show", "--json").stdout
     assert "event_macro_f1" in shown
 

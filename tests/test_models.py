@@ -69,3 +69,20 @@ def test_unknown_model_lists_valid_names() -> None:
     assert "resnet" in MODELS
     with pytest.raises(ValueError, match="unknown model 'vgg'; valid: efficientat, embedding_head, frame_head, resnet"):
         build_model("vgg", N_CLASSES)
+
+
+def test_a_detectors_clip_stack_gives_the_clip_and_leaves_the_timeline_to_the_members() -> None:
+    torch.manual_seed(0)
+    head = build_model("frame_head", N_CLASSES, dims=16, hidden=8, members=2, clip_context=2).eval()
+    columns = torch.randn(3, 16, 11)
+    with torch.inference_mode():
+        members = torch.stack([member(columns) for member in head.head]).mean(dim=0)
+        clip = head.clip_head(head.with_context(columns))
+        assert torch.equal(head.frame_logits(columns), members)
+        assert torch.equal(head(columns), clip.amax(dim=-1))
+        assert head.stack_logits(columns).shape == (3, 3, N_CLASSES, 11)  # two members, then the clip stack
+        context = head.with_context(columns)[:, 16:]
+        assert torch.allclose(context[..., 5], columns[..., 3:8].mean(dim=-1))  # the 2 columns either side
+        assert torch.allclose(context[..., 0], columns[..., :3].mean(dim=-1))  # at an edge, the columns there are
+    plain = build_model("frame_head", N_CLASSES, dims=16, hidden=8, members=2).eval()
+    assert plain.clip_head is None and torch.equal(plain(columns), plain.frame_logits(columns).amax(dim=-1))

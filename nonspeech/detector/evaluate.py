@@ -1,5 +1,6 @@
 """The detector's figures, by the field's scorer (sed_eval): 1 s segment F1 and event F1 (onset ±200 ms) with false
-alarms on the out-of-fold CV scenes and on the test scenes, and top-class macro-F1 on the isolated test clips."""
+alarms on the out-of-fold CV scenes and on the test scenes, and top-class macro-F1 on the isolated clips (test, and
+CV out of fold)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import zarr
 from nonspeech.data.audio import load_clips
 from nonspeech.detector.fit import column_probabilities
 from nonspeech.detector.postprocess import Columns, scene_events
-from nonspeech.detector.train import normalised, scene_columns
+from nonspeech.detector.train import OUT_OF_FOLD_CLIPS, normalised, scene_columns
 from nonspeech.evaluation.metrics import classification_metrics
 from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import score_timeline
@@ -44,18 +45,25 @@ def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict)
     }
 
 
-def clip_figures(checkpoint: dict, manifest: pd.DataFrame) -> dict[str, object]:
-    """Top-class macro-F1 and accuracy of the detector on the isolated test clips, as `predict` classifies them."""
-    features, test = checkpoint["features"], manifest[manifest["split"] == "test"]
-    files = list(test["file"])
+def top_class_figures(probabilities: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, float]:
+    """Top-class macro-F1 and accuracy of clips' class probabilities against their labels."""
+    scores = classification_metrics(np.array([classes.index(t) for t in labels]), probabilities.argmax(1), classes)
+    return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
+
+
+def clip_figures(checkpoint: dict, manifest: pd.DataFrame, out_of_fold: np.ndarray) -> dict[str, object]:
+    """Top-class figures of the detector on the isolated test clips, as `predict` classifies them, and (`cv_`) of
+    the CV clips scored out of fold (out_of_fold: probabilities of the manifest's clips, NaN for the test split's)."""
+    features, test = checkpoint["features"], manifest["split"] == "test"
+    files = list(manifest.loc[test, "file"])
     model = torch_model(checkpoint)
     probabilities = np.concatenate([
         model.probabilities(load_clips(files[lo:lo + BATCH], features["sample_rate"], clip_samples(features)))
         for lo in range(0, len(files), BATCH)])
-    classes = model.classes
-    truth = test["label"].to_numpy()
-    scores = classification_metrics(np.array([classes.index(t) for t in truth]), probabilities.argmax(1), classes)
-    return {"macro_f1": scores["macro_f1"], "accuracy": scores["accuracy"]}
+    scored = ~np.isnan(out_of_fold).any(axis=1)
+    cv = top_class_figures(out_of_fold[scored], manifest["label"].to_numpy()[scored], model.classes)
+    return {**top_class_figures(probabilities, manifest.loc[test, "label"].to_numpy(), model.classes),
+            **{f"cv_{key}": value for key, value in cv.items()}}
 
 
 def evaluate_detector(
@@ -68,7 +76,8 @@ def evaluate_detector(
     table = pd.read_csv(scenes_dir / "scenes.csv")
     reference = read_reference(scenes_dir / "events.csv")
     stored = np.load(out_of_fold_path)
-    cv = scene_columns(stored.files, [stored[name] for name in stored.files], attrs)
+    names = [name for name in stored.files if name != OUT_OF_FOLD_CLIPS]
+    cv = scene_columns(names, [stored[name] for name in names], attrs)
     test = (table["fold"] < 0).to_numpy()
     head = model_from_checkpoint(checkpoint)
     with torch.inference_mode():
@@ -78,7 +87,7 @@ def evaluate_detector(
     metrics = {
         "cv": scene_figures(checkpoint, cv, reference),
         "test": scene_figures(checkpoint, scene_columns(table["scene"][test], probabilities, attrs), reference),
-        "clips": clip_figures(checkpoint, manifest),
+        "clips": clip_figures(checkpoint, manifest, stored[OUT_OF_FOLD_CLIPS]),
     }
     print_summary("detector evaluation", {
         f"{part} {key}": round(value, 3) for part, figures in metrics.items() for key, value in figures.items()

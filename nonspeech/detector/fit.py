@@ -65,13 +65,13 @@ def fit_head(
     for _ in range(cfg.epochs):
         for batch in torch.randperm(len(x), generator=generator).split(cfg.batch_size):
             batch = batch.to(device)
-            logits = model.member_logits(x[batch])  # each member on its own loss
+            logits = model.stack_logits(x[batch])  # each stack on its own loss
             target = y[batch].expand_as(logits)
             weight = 1.0 + (cfg.positive_weight - 1.0) * target
             loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
             if cfg.weak_weight and len(clip_x):
                 pick = torch.randint(0, len(clip_x), (cfg.batch_size,), generator=generator).to(device)
-                clip_logits = model.member_logits(clip_x[pick]).amax(dim=-1)
+                clip_logits = model.stack_logits(clip_x[pick]).amax(dim=-1)
                 loss = loss + cfg.weak_weight * F.binary_cross_entropy_with_logits(
                     clip_logits, clip_y[pick].expand_as(clip_logits))
             optimizer.zero_grad(set_to_none=True)
@@ -87,3 +87,10 @@ def column_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int
         logits = model.frame_logits(torch.from_numpy(embeddings.astype(np.float32))).transpose(1, 2)
         scenes, columns, outputs = logits.shape
         return class_probabilities(logits.reshape(-1, outputs), "sigmoid", negative).reshape(scenes, columns, -1).numpy()
+
+
+def clip_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> np.ndarray:
+    """Class probabilities (clips, classes) of isolated clips' normalised column embeddings, as `predict` computes a
+    clip's: the model's clip logits, through class_probabilities."""
+    with torch.inference_mode():
+        return class_probabilities(model(torch.from_numpy(embeddings.astype(np.float32))), "sigmoid", negative).numpy()

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from nonspeech.detector.fit import HeadTraining, column_probabilities, column_statistics, fit_head
+from nonspeech.detector.fit import HeadTraining, clip_probabilities, column_probabilities, column_statistics, fit_head
 from nonspeech.detector.postprocess import Columns, choose_postprocessing
 from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.features.frontends import feature_spec
@@ -19,6 +19,8 @@ from nonspeech.labels import negative_index
 from nonspeech.models.checkpoint import make_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import load_audioset
 from nonspeech.report import print_summary
+
+OUT_OF_FOLD_CLIPS = "isolated_clips"  # out_of_fold.npz's key for the isolated clips' probabilities (the rest: scenes)
 
 
 def normalised(embeddings: np.ndarray, stats: dict[str, list[float]]) -> np.ndarray:
@@ -42,9 +44,11 @@ def clips_of(group: zarr.Group, folds: np.ndarray, stats: dict[str, list[float]]
 def out_of_fold(
     group: zarr.Group, embeddings: np.ndarray, targets: np.ndarray, scenes: pd.DataFrame, model_args: dict,
     cfg: HeadTraining, attrs: dict, negative: int | None,
-) -> dict[str, Columns]:
-    """Every CV scene scored by the head trained on the other folds' scenes (and isolated clips)."""
-    scored = {}
+) -> tuple[dict[str, Columns], np.ndarray]:
+    """Every CV scene scored by the head trained on the other folds' scenes (and isolated clips), and every isolated
+    clip of a CV fold (clip probabilities of frames.zarr's clips; NaN for the test split's)."""
+    scored, clip_folds = {}, group["clip_folds"][:]
+    clips = np.full((len(clip_folds), targets.shape[1] + (negative is not None)), np.nan, dtype=np.float32)
     folds = sorted(k for k in scenes["fold"].unique() if k >= 0)
     if len(folds) < 2:
         raise ValueError(f"the scene set has {len(folds)} CV fold(s): cross-validation needs at least 2")
@@ -55,7 +59,9 @@ def out_of_fold(
                         targets[train.to_numpy()], cfg, clips_of(group, np.setdiff1d(folds, [fold]), stats))
         probabilities = column_probabilities(head, normalised(embeddings[held.to_numpy()], stats), negative)
         scored |= scene_columns(scenes["scene"][held], probabilities, attrs)
-    return scored
+        rows = np.flatnonzero(clip_folds == fold)
+        clips[rows] = clip_probabilities(head, normalised(group["clip_embeddings"].oindex[rows], stats), negative)
+    return scored, clips
 
 
 def train_detector(
@@ -65,7 +71,8 @@ def train_detector(
     """Write out_dir/model.pt (the head on every CV fold's scenes, with the frozen body, normalisation, per-class
     thresholds and median filters chosen out of fold, at segment precision `precision` where they can, for timelines
     at a hop of 1 / hops column) and
-    out_dir/out_of_fold.npz (the CV scenes' column class probabilities, by scene name)."""
+    out_dir/out_of_fold.npz (the CV scenes' column class probabilities, by scene name, and the isolated clips', under
+    OUT_OF_FOLD_CLIPS)."""
     if hops < 1:
         raise ValueError(f"detector hops_per_column {hops}: must be at least 1 (one span per column)")
     start = time.perf_counter()
@@ -74,7 +81,7 @@ def train_detector(
     embeddings, targets = group["embeddings"][:], group["targets"][:]
     scenes = pd.read_csv(scenes_dir / "scenes.csv")
     reference = read_reference(scenes_dir / "events.csv")
-    scored = out_of_fold(group, embeddings, targets, scenes, model_args, cfg, attrs, negative_index(classes))
+    scored, clips = out_of_fold(group, embeddings, targets, scenes, model_args, cfg, attrs, negative_index(classes))
     thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops)
     training = (scenes["fold"] >= 0).to_numpy()
     stats = column_statistics(embeddings[training])
@@ -91,7 +98,8 @@ def train_detector(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(checkpoint, out_dir / "model.pt")
-    np.savez_compressed(out_dir / "out_of_fold.npz", **{name: c.probabilities for name, c in scored.items()})
+    np.savez_compressed(out_dir / "out_of_fold.npz", **{name: c.probabilities for name, c in scored.items()},
+                        **{OUT_OF_FOLD_CLIPS: clips})
     summary = {
         "CV scenes": len(scored), "out-of-fold segment F1": ", ".join(f"{k} {v:.2f}" for k, v in f1.items()),
         "thresholds": ", ".join(f"{k} {v:.2f}" for k, v in thresholds.items()),

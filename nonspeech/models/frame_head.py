@@ -1,10 +1,11 @@
 """The detector's head: per-column class logits from the frozen body's column embeddings, by 1-D convolutions over
-time (a bounded context, so a column scores the same in a scene or in a stream)."""
+time (a bounded context, so a column scores the same in a scene or in a stream), and a clip's logits."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def conv_stack(n_classes: int, dims: int, hidden: int, layers: int, kernel: int, dropout: float) -> nn.Sequential:
@@ -20,31 +21,43 @@ def conv_stack(n_classes: int, dims: int, hidden: int, layers: int, kernel: int,
 
 class FrameHead(nn.Module):
     """Column embeddings (B, dims, columns) to per-column logits (B, classes, columns) by `frame_logits`: the mean of
-    `members` convolution stacks, each from its own initialisation and trained on its own loss (an ensemble); the
-    module's output is each class's highest column logit (B, classes), a clip's."""
+    `members` convolution stacks, each from its own initialisation and trained on its own loss (an ensemble). The
+    module's output is a clip's logits (B, classes): each class's highest column of those or, with `clip_context`, of
+    a stack of its own that reads each column beside the mean of the `clip_context` columns on either side of it."""
 
     def __init__(
         self, n_classes: int, dims: int, hidden: int, layers: int, kernel: int, dropout: float, members: int,
+        clip_context: int,
     ) -> None:
         super().__init__()
         self.head = nn.ModuleList([conv_stack(n_classes, dims, hidden, layers, kernel, dropout) for _ in range(members)])
+        self.clip_context = clip_context
+        self.clip_head = conv_stack(n_classes, 2 * dims, hidden, layers, kernel, dropout) if clip_context else None
 
-    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Each member's per-column logits (members, B, classes, columns): what training fits, each on its own."""
-        return torch.stack([member(x) for member in self.head])
+    def with_context(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 2 dims, columns): each column, then the mean of the columns within clip_context of it."""
+        mean = F.avg_pool1d(x, 2 * self.clip_context + 1, stride=1, padding=self.clip_context, count_include_pad=False)
+        return torch.cat([x, mean], dim=1)
+
+    def stack_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Every stack's per-column logits (stacks, B, classes, columns), each trained on its own loss: the members,
+        then the clip stack."""
+        clip = [] if self.clip_head is None else [self.clip_head(self.with_context(x))]
+        return torch.stack([member(x) for member in self.head] + clip)
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Per-column logits (B, classes, columns), the members' mean."""
-        return self.member_logits(x).mean(dim=0)
+        return torch.stack([member(x) for member in self.head]).mean(dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.frame_logits(x).amax(dim=-1)
+        columns = self.frame_logits(x) if self.clip_head is None else self.clip_head(self.with_context(x))
+        return columns.amax(dim=-1)
 
 
 def frame_head(
     n_classes: int, dims: int = 384, hidden: int = 128, layers: int = 2, kernel: int = 3, dropout: float = 0.2,
-    members: int = 1,
+    members: int = 1, clip_context: int = 0,
 ) -> FrameHead:
     """A detector head of `layers` convolutions of `kernel` columns and `hidden` channels (0 layers: linear), the mean
-    of `members` of them."""
-    return FrameHead(n_classes, dims, hidden, layers, kernel, dropout, members)
+    of `members` of them; with `clip_context`, a clip stack beside them (a clip's logits; 0: the members')."""
+    return FrameHead(n_classes, dims, hidden, layers, kernel, dropout, members, clip_context)
