@@ -15,4 +15,4 @@ if __name__ == "__main__":
     pipeline = batch_pipeline(shard_urls(shards_root, splits), 3, shuffle=True, seed=5, epoch=1)
     ids = [cid for _, _, batch_ids in batch_loader(pipeline, workers=2) for cid in batch_ids]
     (out_dir / f"rank{world.rank}.json").write_text(json.dumps({"world": world.size, "ids": ids}))
-    leave_world()
+    leave_world(finished=True)

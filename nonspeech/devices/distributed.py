@@ -44,9 +44,13 @@ def join_world(device: torch.device) -> World:
     return World(dist.get_rank(), dist.get_world_size())
 
 
-def leave_world() -> None:
-    """Tear the process group down at the end of a run."""
+def leave_world(finished: bool) -> None:
+    """Tear the process group down at the end of a run: when this rank finished, after a barrier, so that no rank
+    closes its connections while another still uses them (gloo aborts a rank that sees that); after an error, at
+    once (the other ranks may never reach a barrier)."""
     if dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 

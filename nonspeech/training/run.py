@@ -46,12 +46,15 @@ def train_and_save(
     start = time.perf_counter()
     world = join_world(resolve_device(cfg.device))
     try:
-        return _train_and_save(
+        metrics = _train_and_save(
             shards_root, stats_path, train_splits, val_splits, stats_key, model_name, model_args, model_weights, cfg,
             checkpoint_path, resume_path, decision, world, start,
         )
-    finally:
-        leave_world()
+    except BaseException:
+        leave_world(finished=False)
+        raise
+    leave_world(finished=True)
+    return metrics
 
 
 def _train_and_save(
