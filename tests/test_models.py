@@ -78,6 +78,7 @@ def test_a_detectors_clip_stack_gives_the_clip_and_leaves_the_timeline_to_the_me
     with torch.inference_mode():
         members = torch.stack([member(columns) for member in head.head]).mean(dim=0)
         clip = head.clip_head(head.with_context(columns))
+        assert torch.equal(head.clip_columns(columns), clip)
         assert torch.equal(head.frame_logits(columns), members)
         assert torch.equal(head(columns), clip.amax(dim=-1))
         assert head.stack_logits(columns).shape == (3, 3, N_CLASSES, 11)  # two members, then the clip stack

@@ -39,10 +39,14 @@ class FrameHead(nn.Module):
         mean = F.avg_pool1d(x, 2 * self.clip_context + 1, stride=1, padding=self.clip_context, count_include_pad=False)
         return torch.cat([x, mean], dim=1)
 
+    def clip_columns(self, x: torch.Tensor) -> torch.Tensor:
+        """The clip stack's per-column logits (B, classes, columns)."""
+        return self.clip_head(self.with_context(x))
+
     def stack_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Every stack's per-column logits (stacks, B, classes, columns), each trained on its own loss: the members,
         then the clip stack."""
-        clip = [] if self.clip_head is None else [self.clip_head(self.with_context(x))]
+        clip = [] if self.clip_head is None else [self.clip_columns(x)]
         return torch.stack([member(x) for member in self.head] + clip)
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,7 +54,7 @@ class FrameHead(nn.Module):
         return torch.stack([member(x) for member in self.head]).mean(dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        columns = self.frame_logits(x) if self.clip_head is None else self.clip_head(self.with_context(x))
+        columns = self.frame_logits(x) if self.clip_head is None else self.clip_columns(x)
         return columns.amax(dim=-1)
 
 
