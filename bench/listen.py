@@ -9,8 +9,9 @@ The scenes are fed block by block (--block seconds of audio each) through the sa
 one thread. The clock: a block is there once its last sample is (stream time), and its decisions are out when its
 processing ends, waiting for the processing of the blocks before it. A reference event (not `other`) is found by
 the first decision of its class whose event overlaps it (within 1 s before its onset). The model's look-ahead for a
-class is the audio after a moment that its decision needs: half a window, the class's median filter's half and one
-hop; how far beyond it an onset line comes is measured against its event's class.
+class is the audio after a moment that its decision needs: half a window, the class's median filter's half (or a
+detector's onset radius, when longer: the windows that place an event's start) and one hop; how far beyond it an
+onset line comes is measured against its event's class.
 Memory: the scenes one after another as one stream of --minutes, the RSS after the first minute and at the end.
 """
 
@@ -89,7 +90,8 @@ def delays(reference: list, decisions: list, ahead: dict[str, float]) -> dict[st
 def look_ahead(model, hop: float) -> dict[str, float]:
     """Per class, the seconds of audio after a moment that its decision needs."""
     sizes = median_sizes(model.classes, model.median_seconds, hop)
-    return {label: model.features["seconds"] / 2 + size // 2 * hop + hop for label, size in zip(model.classes, sizes)}
+    return {label: model.features["seconds"] / 2 + max(size // 2 * hop, model.onset_radius) + hop
+            for label, size in zip(model.classes, sizes)}
 
 
 def main() -> None:
@@ -126,7 +128,7 @@ def main() -> None:
     print(f"{args.model}: {len(scenes)} scenes, {seconds / 60:.1f} min, blocks of {args.block:g} s, hop {hop:g} s, "
           f"one thread")
     print(f"look-ahead of the model (half its {model.features['seconds']:g} s window, the class's median filter's "
-          "half, one hop): " + ", ".join(f"{label} {s:.2f} s" for label, s in ahead.items() if label != NEGATIVE))
+          f"half or the onset radius ({model.onset_radius:.2f} s), one hop): " + ", ".join(f"{label} {s:.2f} s" for label, s in ahead.items() if label != NEGATIVE))
     print(f"onset line after the true onset: {spread('onset')}; beyond its class's look-ahead: {spread('beyond')}; "
           f"{len(found['onset'])} of {total} target events")
     print(f"  of which heard: the stretch that decided it ends {spread('heard')} after the true onset")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nonspeech.inference.detect import Windows, cell_scores, class_thresholds, detect
+from nonspeech.inference.detect import Onsets, Windows, cell_scores, class_thresholds, detect
 
 
 def spans(events: list) -> list[tuple[float, float, str]]:
@@ -94,3 +94,24 @@ def test_windows_that_abut_at_a_hop_of_float_error_give_one_event_not_one_per_wi
     events = detect(Windows(starts, probs, 6.4, 0.16), ["breath"], np.array([0.5]))
     assert len(events) == 1
     assert events[0].start == pytest.approx(1.045) and events[0].end == pytest.approx(3.125)
+
+
+def test_an_event_starts_at_the_likeliest_onset_of_its_class_near_its_start() -> None:
+    """Windows of 0.32 s every 0.08 s; cough found from 1.76 s to 3.04 s. Its onsets: 0.9 likely at 1.9 s (in the
+    window centred 0.16 s after the start), 0.5 at 1.45 s; the laugh column's onset is not cough's."""
+    starts = np.round(np.arange(0.0, 5.0, 0.08), 6)
+    probs = np.zeros((len(starts), 2))
+    probs[(starts >= 1.6) & (starts < 3.2 - 0.32 + 1e-9), 0] = 0.9
+    presence, times = np.zeros_like(probs), np.zeros_like(probs)
+    centres = starts + 0.16
+    presence[np.isclose(centres, 1.92), 0], times[np.isclose(centres, 1.92), 0] = 0.9, 1.9
+    presence[np.isclose(centres, 1.52), 0], times[np.isclose(centres, 1.52), 0] = 0.5, 1.45
+    presence[np.isclose(centres, 1.84), 1], times[np.isclose(centres, 1.84), 1] = 1.0, 1.8
+    windows = Windows(starts, probs, 5.0, 0.32, onsets=Onsets(presence, times, 0.64))
+    [plain] = detect(Windows(starts, probs, 5.0, 0.32), ["cough", "laugh"], np.array([0.5, 0.5]))
+    [event] = detect(windows, ["cough", "laugh"], np.array([0.5, 0.5]))
+    assert (plain.start, event.start, event.end) == (pytest.approx(1.76), 1.9, plain.end)
+    narrow = Windows(starts, probs, 5.0, 0.32, onsets=Onsets(presence, times, 0.1))  # no likely onset this near
+    assert spans(detect(narrow, ["cough", "laugh"], np.array([0.5, 0.5]))) == spans([plain])
+    late = Windows(starts, probs, 5.0, 0.32, onsets=Onsets(presence, times + 2.0, 0.64))  # after the event's end
+    assert spans(detect(late, ["cough", "laugh"], np.array([0.5, 0.5]))) == spans([plain])

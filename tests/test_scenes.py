@@ -12,7 +12,7 @@ from conftest import PROJECT
 from nonspeech.data.audio import load_clip
 from nonspeech.inference.detect import median_filtered
 from nonspeech.scenes.backgrounds import read_backgrounds
-from nonspeech.scenes.frames import frame_targets
+from nonspeech.scenes.frames import frame_targets, onset_targets
 from nonspeech.scenes.scene_set import pool_backgrounds
 from nonspeech.scenes.synthesis import SceneParams, active_part, background, plan_events, render, rms
 
@@ -73,6 +73,14 @@ def test_frame_targets_are_the_share_of_each_column_an_event_covers() -> None:
     share = frame_targets(events, ["cough", "laugh"], 4, 0.32, -0.16)  # columns [-0.16, 0.16), [0.16, 0.48), ...
     np.testing.assert_allclose(share[0], [0.0, 1.0, 1.0, 0.0], atol=1e-6)
     assert not share[1].any()
+
+
+def test_onset_targets_say_where_in_its_column_each_target_event_begins() -> None:
+    events = pd.DataFrame({"onset": [0.24, 0.9, 1.0, 5.0], "label": ["cough", "laugh", "other", "cough"]})
+    where = onset_targets(events, ["cough", "laugh"], 4, 0.32, -0.16)  # columns [-0.16, 0.16), [0.16, 0.48), ...
+    np.testing.assert_allclose(where[0, 1], 0.25, atol=1e-6)  # 0.24 s: a quarter into [0.16, 0.48)
+    np.testing.assert_allclose(where[1, 3], 0.3125, atol=1e-6)  # 0.9 s: 0.1 s into [0.8, 1.12)
+    assert np.isnan(where).sum() == 6  # other labels and onsets past the last column begin nowhere
 
 
 def test_backgrounds_shorter_than_one_scene_or_without_audio_stop_with_one_line(tmp_path: Path) -> None:

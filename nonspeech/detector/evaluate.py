@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import zarr
 
 from nonspeech.data.audio import load_clips
-from nonspeech.detector.fit import column_probabilities
+from nonspeech.detector.fit import column_onsets, column_probabilities
 from nonspeech.detector.postprocess import Columns, scene_events
-from nonspeech.detector.train import OUT_OF_FOLD_CLIPS, normalised, scene_columns
+from nonspeech.detector.train import load_out_of_fold, normalised, scene_columns
 from nonspeech.evaluation.metrics import classification_metrics
 from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import score_timeline
@@ -33,7 +32,7 @@ def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict)
     under the checkpoint's thresholds and median filters."""
     classes = list(checkpoint["classes"])
     system = scene_events(scenes, classes, checkpoint["thresholds"], checkpoint["median_seconds"],
-                          checkpoint["hops_per_column"])
+                          checkpoint["hops_per_column"], checkpoint.get("onset_radius", 0))
     durations = {name: c.seconds for name, c in scenes.items()}
     targets = [c for c in classes if c != NEGATIVE]
     sed = sed_scores(reference, system, durations, targets)
@@ -75,19 +74,16 @@ def evaluate_detector(
     attrs = dict(group.attrs)
     table = pd.read_csv(scenes_dir / "scenes.csv")
     reference = read_reference(scenes_dir / "events.csv")
-    stored = np.load(out_of_fold_path)
-    names = [name for name in stored.files if name != OUT_OF_FOLD_CLIPS]
-    cv = scene_columns(names, [stored[name] for name in names], attrs)
+    cv, clips = load_out_of_fold(out_of_fold_path, attrs)
     test = (table["fold"] < 0).to_numpy()
-    head = model_from_checkpoint(checkpoint)
-    with torch.inference_mode():
-        probabilities = column_probabilities(head, normalised(group["embeddings"].oindex[np.flatnonzero(test)],
-                                                              checkpoint["normalization"]),
-                                             negative_index(list(checkpoint["classes"])))
+    head, negative = model_from_checkpoint(checkpoint), negative_index(list(checkpoint["classes"]))
+    embeddings = normalised(group["embeddings"].oindex[np.flatnonzero(test)], checkpoint["normalization"])
+    test_columns = scene_columns(table["scene"][test], column_probabilities(head, embeddings, negative),
+                                 column_onsets(head, embeddings, negative), attrs)
     metrics = {
         "cv": scene_figures(checkpoint, cv, reference),
-        "test": scene_figures(checkpoint, scene_columns(table["scene"][test], probabilities, attrs), reference),
-        "clips": clip_figures(checkpoint, manifest, stored[OUT_OF_FOLD_CLIPS]),
+        "test": scene_figures(checkpoint, test_columns, reference),
+        "clips": clip_figures(checkpoint, manifest, clips),
     }
     print_summary("detector evaluation", {
         f"{part} {key}": round(value, 3) for part, figures in metrics.items() for key, value in figures.items()

@@ -1,5 +1,6 @@
 """Training the detector's head on scene frame embeddings held in memory (a few MB): frame-level binary
-cross-entropy against each column's covered share, seeded, a fixed number of epochs."""
+cross-entropy against each column's covered share (and, for an onset stack, against the columns events begin in,
+with the L1 distance to where), seeded, a fixed number of epochs."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class HeadTraining:
     seed: int
     positive_weight: float  # extra weight of covered columns in the loss (their share of columns is small)
     weak_weight: float  # weight of the clip-level loss on the isolated clips (each class's highest column), 0: none
+    onset_weight: float  # extra weight of the columns an event begins in, in the onset stack's loss
 
     @classmethod
     def from_dict(cls, d: dict) -> HeadTraining:
@@ -46,19 +48,33 @@ def column_statistics(embeddings: np.ndarray) -> dict[str, list[float]]:
     return {"mean": flat.mean(axis=1).tolist(), "std": flat.std(axis=1).tolist()}
 
 
+def onset_loss(logits: torch.Tensor, onsets: torch.Tensor, weight: float) -> torch.Tensor:
+    """The onset stack's loss: binary cross-entropy of `logits` (B, 2, classes, columns) [0] against whether an
+    event begins in the column (onsets (B, classes, columns): where, NaN where none), those columns weighing
+    `weight` times more, plus the L1 distance of sigmoid([1]) to where it begins, over those columns."""
+    begins = ~torch.isnan(onsets)
+    target = begins.float()
+    loss = F.binary_cross_entropy_with_logits(logits[:, 0], target, weight=1.0 + (weight - 1.0) * target)
+    if begins.any():
+        loss = loss + F.l1_loss(torch.sigmoid(logits[:, 1][begins]), onsets[begins])
+    return loss
+
+
 def fit_head(
-    model_args: dict, n_classes: int, embeddings: np.ndarray, targets: np.ndarray, cfg: HeadTraining,
-    clips: tuple[np.ndarray, np.ndarray],
+    model_args: dict, n_classes: int, embeddings: np.ndarray, targets: np.ndarray, onsets: np.ndarray,
+    cfg: HeadTraining, clips: tuple[np.ndarray, np.ndarray],
 ) -> nn.Module:
     """A frame_head trained on normalised embeddings (scenes, dims, columns) against targets (scenes, classes,
-    columns), plus, with cfg.weak_weight, each class's highest column of isolated clips (normalised embeddings,
-    clip targets) against the clip's labels, a batch of clips per step; returned on the CPU in eval mode."""
+    columns) and, for its onset stack, onsets (the same shape: where in each column an event begins, NaN where none),
+    plus, with cfg.weak_weight, each class's highest column of isolated clips (normalised embeddings, clip targets)
+    against the clip's labels, a batch of clips per step; returned on the CPU in eval mode."""
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = build_model("frame_head", n_classes, **model_args).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     x = torch.from_numpy(embeddings.astype(np.float32)).to(device)
     y = torch.from_numpy(targets.astype(np.float32)).to(device)
+    where = torch.from_numpy(onsets.astype(np.float32)).to(device)
     clip_x, clip_y = (torch.from_numpy(a.astype(np.float32)).to(device) for a in clips)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -69,6 +85,8 @@ def fit_head(
             target = y[batch].expand_as(logits)
             weight = 1.0 + (cfg.positive_weight - 1.0) * target
             loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
+            if model.onset_head is not None:
+                loss = loss + onset_loss(model.onset_logits(x[batch]), where[batch], cfg.onset_weight)
             if cfg.weak_weight and len(clip_x):
                 pick = torch.randint(0, len(clip_x), (cfg.batch_size,), generator=generator).to(device)
                 clip_logits = model.stack_logits(clip_x[pick]).amax(dim=-1)
@@ -87,6 +105,19 @@ def column_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int
         logits = model.frame_logits(torch.from_numpy(embeddings.astype(np.float32))).transpose(1, 2)
         scenes, columns, outputs = logits.shape
         return class_probabilities(logits.reshape(-1, outputs), "sigmoid", negative).reshape(scenes, columns, -1).numpy()
+
+
+def column_onsets(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> np.ndarray | None:
+    """Per column and class (scenes, columns, classes, 2): the probability that an event of the class begins in the
+    column and where (the fraction of the column before it), 0 for the class at index `negative`; None without an
+    onset stack."""
+    if model.onset_head is None:
+        return None
+    with torch.inference_mode():
+        onsets = torch.sigmoid(model.onset_logits(torch.from_numpy(embeddings.astype(np.float32)))).permute(0, 3, 2, 1)
+    if negative is not None:
+        onsets = torch.cat([onsets[:, :, :negative], torch.zeros_like(onsets[:, :, :1]), onsets[:, :, negative:]], dim=2)
+    return onsets.numpy()
 
 
 def clip_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> np.ndarray:

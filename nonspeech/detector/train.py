@@ -11,7 +11,14 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from nonspeech.detector.fit import HeadTraining, clip_probabilities, column_probabilities, column_statistics, fit_head
+from nonspeech.detector.fit import (
+    HeadTraining,
+    clip_probabilities,
+    column_onsets,
+    column_probabilities,
+    column_statistics,
+    fit_head,
+)
 from nonspeech.detector.postprocess import Columns, choose_postprocessing
 from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.features.frontends import feature_spec
@@ -20,8 +27,6 @@ from nonspeech.models.checkpoint import make_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import load_audioset
 from nonspeech.report import print_summary
 
-OUT_OF_FOLD_CLIPS = "isolated_clips"  # out_of_fold.npz's key for the isolated clips' probabilities (the rest: scenes)
-
 
 def normalised(embeddings: np.ndarray, stats: dict[str, list[float]]) -> np.ndarray:
     """Embeddings (scenes, dims, columns) less the per-dimension mean, over the standard deviation."""
@@ -29,10 +34,30 @@ def normalised(embeddings: np.ndarray, stats: dict[str, list[float]]) -> np.ndar
     return (embeddings.astype(np.float32) - mean) / np.maximum(std, 1e-6)
 
 
-def scene_columns(names: Iterable[str], probabilities: Iterable[np.ndarray], attrs: dict) -> dict[str, Columns]:
-    """Scenes by name with their column probabilities."""
-    return {name: Columns(p, attrs["column_seconds"], attrs["column_start"], attrs["scene_seconds"])
-            for name, p in zip(names, probabilities)}
+def scene_columns(
+    names: Iterable[str], probabilities: np.ndarray, onsets: np.ndarray | None, attrs: dict,
+) -> dict[str, Columns]:
+    """Scenes by name with their column probabilities (scenes, columns, classes) and onsets (fit.column_onsets)."""
+    return {name: Columns(p, attrs["column_seconds"], attrs["column_start"], attrs["scene_seconds"],
+                          None if onsets is None else onsets[k])
+            for k, (name, p) in enumerate(zip(names, probabilities))}
+
+
+def save_out_of_fold(path: Path, scored: dict[str, Columns], clips: np.ndarray) -> None:
+    """out_of_fold.npz: `scenes` (names), `probabilities` (scenes, columns, classes), `onsets` (scenes, columns,
+    classes, 2; empty without an onset stack) and `isolated_clips` (clips, classes)."""
+    columns = list(scored.values())
+    onsets = np.stack([c.onsets for c in columns]) if columns[0].onsets is not None else np.zeros(0)
+    np.savez_compressed(path, scenes=np.array(list(scored)), probabilities=np.stack([c.probabilities for c in columns]),
+                        onsets=onsets, isolated_clips=clips)
+
+
+def load_out_of_fold(path: Path, attrs: dict) -> tuple[dict[str, Columns], np.ndarray]:
+    """The out-of-fold scenes and isolated clips that save_out_of_fold wrote."""
+    stored = np.load(path)
+    onsets = stored["onsets"]
+    return (scene_columns(stored["scenes"], stored["probabilities"], onsets if onsets.size else None, attrs),
+            stored["isolated_clips"])
 
 
 def clips_of(group: zarr.Group, folds: np.ndarray, stats: dict[str, list[float]]) -> tuple[np.ndarray, np.ndarray]:
@@ -47,7 +72,7 @@ def out_of_fold(
 ) -> tuple[dict[str, Columns], np.ndarray]:
     """Every CV scene scored by the head trained on the other folds' scenes (and isolated clips), and every isolated
     clip of a CV fold (clip probabilities of frames.zarr's clips; NaN for the test split's)."""
-    scored, clip_folds = {}, group["clip_folds"][:]
+    scored, clip_folds, onsets = {}, group["clip_folds"][:], group["onsets"][:]
     clips = np.full((len(clip_folds), targets.shape[1] + (negative is not None)), np.nan, dtype=np.float32)
     folds = sorted(k for k in scenes["fold"].unique() if k >= 0)
     if len(folds) < 2:
@@ -56,9 +81,11 @@ def out_of_fold(
         train, held = (scenes["fold"] >= 0) & (scenes["fold"] != fold), scenes["fold"] == fold
         stats = column_statistics(embeddings[train.to_numpy()])
         head = fit_head(model_args, targets.shape[1], normalised(embeddings[train.to_numpy()], stats),
-                        targets[train.to_numpy()], cfg, clips_of(group, np.setdiff1d(folds, [fold]), stats))
-        probabilities = column_probabilities(head, normalised(embeddings[held.to_numpy()], stats), negative)
-        scored |= scene_columns(scenes["scene"][held], probabilities, attrs)
+                        targets[train.to_numpy()], onsets[train.to_numpy()], cfg,
+                        clips_of(group, np.setdiff1d(folds, [fold]), stats))
+        held_embeddings = normalised(embeddings[held.to_numpy()], stats)
+        scored |= scene_columns(scenes["scene"][held], column_probabilities(head, held_embeddings, negative),
+                                column_onsets(head, held_embeddings, negative), attrs)
         rows = np.flatnonzero(clip_folds == fold)
         clips[rows] = clip_probabilities(head, normalised(group["clip_embeddings"].oindex[rows], stats), negative)
     return scored, clips
@@ -66,13 +93,13 @@ def out_of_fold(
 
 def train_detector(
     scenes_dir: Path, frames_path: Path, classes: list[str], model_args: dict, cfg: HeadTraining,
-    median_filters: list[float], precision: float, hops: int, out_dir: Path,
+    median_filters: list[float], precision: float, hops: int, onset_radius: int, out_dir: Path,
 ) -> dict[str, object]:
     """Write out_dir/model.pt (the head on every CV fold's scenes, with the frozen body, normalisation, per-class
     thresholds and median filters chosen out of fold, at segment precision `precision` where they can, for timelines
-    at a hop of 1 / hops column) and
-    out_dir/out_of_fold.npz (the CV scenes' column class probabilities, by scene name, and the isolated clips', under
-    OUT_OF_FOLD_CLIPS)."""
+    at a hop of 1 / hops column, and with an onset stack, events' starts moved to the likeliest onset within
+    `onset_radius` columns) and out_dir/out_of_fold.npz (save_out_of_fold: the CV scenes and isolated clips scored
+    out of fold)."""
     if hops < 1:
         raise ValueError(f"detector hops_per_column {hops}: must be at least 1 (one span per column)")
     start = time.perf_counter()
@@ -85,7 +112,8 @@ def train_detector(
     thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops)
     training = (scenes["fold"] >= 0).to_numpy()
     stats = column_statistics(embeddings[training])
-    head = fit_head(model_args, targets.shape[1], normalised(embeddings[training], stats), targets[training], cfg,
+    head = fit_head(model_args, targets.shape[1], normalised(embeddings[training], stats), targets[training],
+                    group["onsets"].oindex[np.flatnonzero(training)], cfg,
                     clips_of(group, scenes.loc[training, "fold"].unique(), stats))
     embedding = attrs["embedding"]
     features = {**feature_spec("efficientat", 32000, embedding["window_seconds"], {}), "embedding": embedding}
@@ -94,12 +122,12 @@ def train_detector(
         head, "frame_head", model_args, classes, features, {"mode": "per_bin", **stats},
         output="sigmoid", decision_rule="probability", thresholds=thresholds, median_seconds=median_seconds,
         column_seconds=attrs["column_seconds"], hops_per_column=hops, embedder_state=body.state_dict(),
+        onset_radius=onset_radius if head.onset_head is not None else 0,
         train={"model": model_args, **vars(cfg)},
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(checkpoint, out_dir / "model.pt")
-    np.savez_compressed(out_dir / "out_of_fold.npz", **{name: c.probabilities for name, c in scored.items()},
-                        **{OUT_OF_FOLD_CLIPS: clips})
+    save_out_of_fold(out_dir / "out_of_fold.npz", scored, clips)
     summary = {
         "CV scenes": len(scored), "out-of-fold segment F1": ", ".join(f"{k} {v:.2f}" for k, v in f1.items()),
         "thresholds": ", ".join(f"{k} {v:.2f}" for k, v in thresholds.items()),

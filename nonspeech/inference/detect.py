@@ -1,9 +1,9 @@
 """From probabilities to decisions: the classes detected in a file, and the events of a timeline (per-hop scores,
-per-class thresholds with hysteresis, a minimum duration)."""
+per-class thresholds with hysteresis, a minimum duration, starts moved to a detector's likeliest onset)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -16,15 +16,41 @@ DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
+class Onsets:
+    """Per window and class, the probability that an event of the class begins in the window's stretch and when
+    (recording seconds); an event's start moves to the likeliest onset of its class within `radius` seconds."""
+
+    presence: np.ndarray
+    times: np.ndarray
+    radius: float
+
+
+@dataclass(frozen=True)
 class Windows:
     """Class probabilities (windows, classes) of the stretches of `length` seconds starting at `starts` seconds in a
-    recording of `seconds`."""
+    recording of `seconds`, and where a detector puts onsets in them."""
 
     starts: np.ndarray
     probabilities: np.ndarray
     seconds: float
     length: float
     warning: str = ""  # about the recording, e.g. 'truncated: ...'
+    onsets: Onsets | None = None
+
+
+def onset_start(start: float, index: int, centres: np.ndarray, onsets: Onsets) -> float:
+    """An event's start moved to the likeliest onset of its class (column `index`) among the windows centred within
+    onsets.radius seconds of it, to the millisecond; kept where none of them puts one."""
+    near = np.flatnonzero(np.abs(centres - start) <= onsets.radius + 1e-6)
+    if not len(near):
+        return start
+    best = near[np.argmax(onsets.presence[near, index])]
+    return round(float(onsets.times[best, index]), 3) if onsets.presence[best, index] > 0 else start
+
+
+def moved(event: Event, start: float) -> Event:
+    """The event from `start` (onset_start's), unless it ends by then."""
+    return replace(event, start=start) if start < event.end else event
 
 
 def median_sizes(classes: list[str], seconds: dict[str, float], step: float) -> list[int]:
@@ -145,12 +171,16 @@ def detect(
     windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
     pool: str = "mean", rule: str = DEFAULT_RULE,
 ) -> list[Event]:
-    """Events per class (EventRuns over the cells of cell_scores), with the run's max and mean probability; the
-    background class is never reported."""
+    """Events per class (EventRuns over the cells of cell_scores), with the run's max and mean probability, their
+    starts moved to the windows' onsets when they have them (onset_start); the background class is never reported."""
     edges, probabilities = cell_scores(windows, pool)
     runs = EventRuns(classes, thresholds, hysteresis, min_duration, rule)
     decisions = runs.feed(edges[:-1], edges[1:], probabilities) + runs.close(windows.seconds)
-    return sorted((d.event for d in decisions if d.closed), key=lambda s: (s.start, s.label))
+    events = [d.event for d in decisions if d.closed]
+    if windows.onsets is not None:
+        centres = windows.starts + windows.length / 2
+        events = [moved(e, onset_start(e.start, classes.index(e.label), centres, windows.onsets)) for e in events]
+    return sorted(events, key=lambda s: (s.start, s.label))
 
 
 def top_k(probabilities: np.ndarray, classes: list[str], k: int) -> list[tuple[str, float]]:

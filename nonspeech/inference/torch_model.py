@@ -156,7 +156,8 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
     network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
     feature map's centre `span` seconds only, and describe those. A detector's timeline is its per-column
-    probabilities (the body once over each stretch, then its head), each window scoring the column at its centre."""
+    probabilities (the body once over each stretch, then its head), each window scoring the column at its centre,
+    followed, from an onset stack, by that column's onsets (sliding.column_framer)."""
     features = dict(checkpoint["features"])
     if span is not None and not 0 < span <= features["seconds"]:
         raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
@@ -191,11 +192,17 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
         def columns(x: torch.Tensor) -> torch.Tensor:
             return run(embedder.from_columns, run(run_body, x).mean(dim=2))
 
-        def column_probabilities(cols: torch.Tensor) -> torch.Tensor:
-            logits = run(lambda c: network.frame_logits(normalize(c[None]))[0], cols)
-            return class_probabilities(logits.T, output, negative).T
+        def column_outputs(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            x = run(normalize, cols[None])
+            probabilities = class_probabilities(run(network.frame_logits, x)[0].T, output, negative).T
+            if not onset_radius:
+                return probabilities, None
+            onsets = torch.sigmoid(run(network.onset_logits, x)[0]).permute(1, 2, 0)  # (targets, columns, 2)
+            if negative is not None:
+                onsets = torch.cat([onsets[:negative], torch.zeros_like(onsets[:1]), onsets[negative:]])
+            return probabilities, onsets
 
-        return column_framer(frontend, columns, column_probabilities, window, centre, features["sample_rate"])
+        return column_framer(frontend, columns, column_outputs, window, centre, features["sample_rate"])
 
     @functools.cache
     def framer() -> Framer:
@@ -221,9 +228,11 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
         return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, centre)
 
     window, detector = clip_samples(features), is_detector(features)
+    onset_radius = checkpoint.get("onset_radius", 0) if detector else 0
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
     median_seconds = {str(k): float(v) for k, v in (checkpoint.get("median_seconds") or {}).items()}
     return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span,
                        decision_rule_of(checkpoint), median_seconds, pad_edges=detector,
-                       timeline_hop=checkpoint["column_seconds"] / checkpoint["hops_per_column"] if detector else None)
+                       timeline_hop=checkpoint["column_seconds"] / checkpoint["hops_per_column"] if detector else None,
+                       onset_radius=onset_radius * checkpoint["column_seconds"] if onset_radius else 0.0)
 

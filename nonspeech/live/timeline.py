@@ -4,11 +4,21 @@ thresholds and hysteresis, each event told as soon as no later audio can change 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from nonspeech.inference.detect import Decision, EventRuns, Windows, cell_scores, median_sizes
+from nonspeech.inference.detect import (
+    Decision,
+    EventRuns,
+    Onsets,
+    Windows,
+    cell_scores,
+    median_sizes,
+    moved,
+    onset_start,
+)
 from nonspeech.inference.model import BATCH_SIZE, LoadedModel
 from nonspeech.inference.sliding import Slider
 from nonspeech.labels import negative_index
@@ -69,6 +79,11 @@ class Lane:
         self.probabilities = np.zeros((0, len(sizes)), dtype=np.float32)
         self.decided = -math.inf  # cells before this edge are decided
 
+    def untold_from(self) -> float:
+        """The earliest start (recording seconds) an event not yet told may have: an open run's, or the first
+        undecided cell's."""
+        return min([self.decided, *(run.start for run in self.runs.runs.values() if not run.told)])
+
     def take(self, starts: np.ndarray, probabilities: np.ndarray, final: bool, seconds: float) -> list[Decision]:
         """Median-filter newly scored windows (starts in recording seconds), then decide the cells that no later
         window covers (all, when final, the recording being `seconds` long)."""
@@ -97,6 +112,50 @@ class Lane:
         return decisions
 
 
+class OnsetHold:
+    """A detector's decisions, held until the windows centred within its onset radius after an event's start are
+    scored, then given out in order, each event's start moved as detect() moves it (an onset line's to where
+    onset_start puts it, even should the event end before)."""
+
+    def __init__(self, classes: list[str], radius: float) -> None:
+        self.classes, self.radius = classes, radius
+        self.centres = np.zeros(0)
+        self.presence = self.times = np.zeros((0, len(classes)))
+        self.held: list[Decision] = []
+        self.starts: dict[tuple[str, float], float] = {}  # onset_start of the events told, by (label, start as found)
+
+    def add(self, centres: np.ndarray, onsets: Onsets) -> None:
+        """The onsets of windows newly scored, centred at these recording seconds."""
+        self.centres = np.concatenate([self.centres, centres])
+        self.presence = np.concatenate([self.presence, onsets.presence])
+        self.times = np.concatenate([self.times, onsets.times])
+
+    def release(self, decisions: list[Decision], final: bool, needed_from: float) -> list[Decision]:
+        """The held decisions and these, in order, up to the first whose event's onsets are not all scored (all, when
+        final); then drop the windows centred before needed_from (no event yet to be told starts earlier) less the
+        radius."""
+        self.held += decisions
+        out = []
+        while self.held:
+            decision = self.held[0]
+            key = (decision.event.label, decision.event.start)
+            if key not in self.starts:
+                if not final and (not len(self.centres) or self.centres[-1] < decision.event.start + self.radius):
+                    break
+                self.starts[key] = onset_start(decision.event.start, self.classes.index(decision.event.label),
+                                               self.centres, Onsets(self.presence, self.times, self.radius))
+            if decision.closed:
+                event = moved(decision.event, self.starts.pop(key))
+            else:
+                event = replace(decision.event, start=self.starts[key])
+            out.append(replace(decision, event=event))
+            self.held.pop(0)
+        earliest = min([needed_from, *(d.event.start for d in self.held)])
+        keep = self.centres >= earliest - self.radius - 1e-6
+        self.centres, self.presence, self.times = self.centres[keep], self.presence[keep], self.times[keep]
+        return out
+
+
 class LiveTimeline:
     """Events of a stream fed block by block (samples at the model's rate), as detect() finds them in the whole
     recording. Windows are scored in the batches `predict --window` scores them in (the same stretches, so the same
@@ -114,6 +173,8 @@ class LiveTimeline:
                  self.layout.length, pool)
             for group, sizes in lanes_of(model.classes, median_sizes(model.classes, model.median_seconds, hop))
         ]
+        self.model = model
+        self.hold = OnsetHold(model.classes, model.onset_radius) if model.onset_radius else None
         if self.layout.pad:
             self._slide(np.zeros(self.layout.pad, dtype=np.float32))
 
@@ -137,6 +198,12 @@ class LiveTimeline:
     def _decide(self, final: bool, seconds: float = 0.0) -> list[Decision]:
         """Every lane's decisions on the windows scored since the last call, in the order of the cells that decided them."""
         starts, probabilities = self.slider.take()
+        probabilities, onsets = self.model.split_onsets(starts, probabilities)
         starts = self.layout.seconds(np.asarray(starts, dtype=np.float64))
-        decisions = [d for lane in self.lanes for d in lane.take(starts, probabilities, final, seconds)]
-        return sorted(decisions, key=lambda d: d.at)
+        decisions = sorted([d for lane in self.lanes for d in lane.take(starts, probabilities, final, seconds)],
+                           key=lambda d: d.at)
+        if self.hold is None:
+            return decisions
+        if onsets is not None and len(starts):
+            self.hold.add(starts + self.layout.length / 2, onsets)
+        return self.hold.release(decisions, final, min(lane.untold_from() for lane in self.lanes))

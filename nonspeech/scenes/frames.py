@@ -1,5 +1,6 @@
 """Frame embeddings of a scene set by the frozen AudioSet body, with strong labels at the body's column rate: per
-scene the body's columns (dims, columns) and each target class's share of every column that its events cover."""
+scene the body's columns (dims, columns), each target class's share of every column that its events cover, and
+where in a column each event begins."""
 
 from __future__ import annotations
 
@@ -60,6 +61,17 @@ def frame_targets(events: pd.DataFrame, targets: list[str], columns: int, length
     return np.clip(share, 0.0, 1.0)
 
 
+def onset_targets(events: pd.DataFrame, targets: list[str], columns: int, length: float, start: float) -> np.ndarray:
+    """(targets, columns): where in each column [start + j length, start + (j + 1) length) an event (onset, label) of
+    each target class begins, as the fraction of the column before it; NaN where none begins (the last, if several)."""
+    onsets = np.full((len(targets), columns), np.nan, dtype=np.float32)
+    for onset, label in events[["onset", "label"]].itertuples(index=False):
+        column = int(np.floor((onset - start) / length))
+        if label in targets and 0 <= column < columns:
+            onsets[targets.index(label), column] = (onset - start) / length - column
+    return onsets
+
+
 def embed_into(out: zarr.Array, blocks: Iterator[np.ndarray], embedder: AudioSetEmbedder, frontend: EfficientATMel) -> None:
     """Fill `out` (items, dims, columns) with the frame embeddings of consecutive blocks of waveforms (items, samples)."""
     lo = 0
@@ -80,7 +92,8 @@ def compute_frames(
     width: float, tags: bool, time_stride: int, window_seconds: float, out_path: Path,
 ) -> dict[str, object]:
     """Write out_path, a zarr group: `embeddings` (scenes, dims, columns) float16 and `targets` (scenes, target
-    classes, columns) float16, the strong labels; `clip_embeddings` (clips, dims, columns) of the manifest's clips
+    classes, columns) float16, the strong labels; `onsets` (scenes, target classes, columns) float16, where events
+    begin (onset_targets); `clip_embeddings` (clips, dims, columns) of the manifest's clips
     (window_seconds long), `clip_targets` (clips, target classes), their weak labels, and `clip_folds` (clips,),
     each clip's CV fold (-1: test); with the embedding spec, the column length and start, and the targets' names."""
     start = time.perf_counter()
@@ -111,6 +124,9 @@ def compute_frames(
     by_scene = dict(tuple(events.groupby("scene")))
     create_clip_array(out_path / "targets", (len(scenes), len(targets), columns), "float16", {})[:] = np.stack([
         frame_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]
+    ]).astype(np.float16)
+    create_clip_array(out_path / "onsets", (len(scenes), len(targets), columns), "float16", {})[:] = np.stack([
+        onset_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]
     ]).astype(np.float16)
     create_clip_array(out_path / "clip_targets", (len(manifest), len(targets)), "float16", {})[:] = clip_targets(
         manifest["label"], targets)
