@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nonspeech.devices.select import resolve_device
-from nonspeech.models.outputs import class_probabilities
+from nonspeech.models.outputs import class_onsets, class_probabilities
 from nonspeech.models.registry import build_model
 
 
@@ -114,10 +114,7 @@ def column_onsets(model: nn.Module, embeddings: np.ndarray, negative: int | None
     if model.onset_head is None:
         return None
     with torch.inference_mode():
-        onsets = torch.sigmoid(model.onset_logits(torch.from_numpy(embeddings.astype(np.float32)))).permute(0, 3, 2, 1)
-    if negative is not None:
-        onsets = torch.cat([onsets[:, :, :negative], torch.zeros_like(onsets[:, :, :1]), onsets[:, :, negative:]], dim=2)
-    return onsets.numpy()
+        return class_onsets(model.onset_logits(torch.from_numpy(embeddings.astype(np.float32))), negative).numpy()
 
 
 def clip_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> np.ndarray:

@@ -67,12 +67,12 @@ def clips_of(group: zarr.Group, folds: np.ndarray, stats: dict[str, list[float]]
 
 
 def out_of_fold(
-    group: zarr.Group, embeddings: np.ndarray, targets: np.ndarray, scenes: pd.DataFrame, model_args: dict,
-    cfg: HeadTraining, attrs: dict, negative: int | None,
+    group: zarr.Group, embeddings: np.ndarray, targets: np.ndarray, onsets: np.ndarray, scenes: pd.DataFrame,
+    model_args: dict, cfg: HeadTraining, attrs: dict, negative: int | None,
 ) -> tuple[dict[str, Columns], np.ndarray]:
     """Every CV scene scored by the head trained on the other folds' scenes (and isolated clips), and every isolated
     clip of a CV fold (clip probabilities of frames.zarr's clips; NaN for the test split's)."""
-    scored, clip_folds, onsets = {}, group["clip_folds"][:], group["onsets"][:]
+    scored, clip_folds = {}, group["clip_folds"][:]
     clips = np.full((len(clip_folds), targets.shape[1] + (negative is not None)), np.nan, dtype=np.float32)
     folds = sorted(k for k in scenes["fold"].unique() if k >= 0)
     if len(folds) < 2:
@@ -105,15 +105,16 @@ def train_detector(
     start = time.perf_counter()
     group = zarr.open_group(frames_path, mode="r")
     attrs = dict(group.attrs)
-    embeddings, targets = group["embeddings"][:], group["targets"][:]
+    embeddings, targets, onsets = group["embeddings"][:], group["targets"][:], group["onsets"][:]
     scenes = pd.read_csv(scenes_dir / "scenes.csv")
     reference = read_reference(scenes_dir / "events.csv")
-    scored, clips = out_of_fold(group, embeddings, targets, scenes, model_args, cfg, attrs, negative_index(classes))
+    scored, clips = out_of_fold(group, embeddings, targets, onsets, scenes, model_args, cfg, attrs,
+                                negative_index(classes))
     thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops)
     training = (scenes["fold"] >= 0).to_numpy()
     stats = column_statistics(embeddings[training])
     head = fit_head(model_args, targets.shape[1], normalised(embeddings[training], stats), targets[training],
-                    group["onsets"].oindex[np.flatnonzero(training)], cfg,
+                    onsets[training], cfg,
                     clips_of(group, scenes.loc[training, "fold"].unique(), stats))
     embedding = attrs["embedding"]
     features = {**feature_spec("efficientat", 32000, embedding["window_seconds"], {}), "embedding": embedding}

@@ -25,7 +25,7 @@ from nonspeech.labels import negative_index
 from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.models.efficientat import localise_gates
 from nonspeech.models.fused import for_inference
-from nonspeech.models.outputs import class_probabilities
+from nonspeech.models.outputs import class_onsets, class_probabilities
 
 REQUIRED_FEATURES = ("sample_rate", "seconds", "n_mels")
 TIMELINE_SPAN = 0.5  # timelines score the centre half of each window: finer event edges, better on real scenes
@@ -197,10 +197,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
             probabilities = class_probabilities(run(network.frame_logits, x)[0].T, output, negative).T
             if not onset_radius:
                 return probabilities, None
-            onsets = torch.sigmoid(run(network.onset_logits, x)[0]).permute(1, 2, 0)  # (targets, columns, 2)
-            if negative is not None:
-                onsets = torch.cat([onsets[:negative], torch.zeros_like(onsets[:1]), onsets[negative:]])
-            return probabilities, onsets
+            return probabilities, class_onsets(run(network.onset_logits, x), negative)[0].transpose(0, 1)
 
         return column_framer(frontend, columns, column_outputs, window, centre, features["sample_rate"])
 

@@ -39,6 +39,16 @@ def class_probabilities(logits: Tensor, output: str, negative: int | None) -> Te
     return torch.cat([targets[:, :negative], other, targets[:, negative:]], -1)
 
 
+def class_onsets(logits: Tensor, negative: int | None) -> Tensor:
+    """An onset stack's logits (B, 2, target classes, columns) as (B, columns, classes, 2): the probability that an
+    event of each class begins in the column and where (the fraction of the column before it), 0 for the class at
+    index `negative`."""
+    onsets = torch.sigmoid(logits).permute(0, 3, 2, 1)
+    if negative is None:
+        return onsets
+    return torch.cat([onsets[:, :, :negative], torch.zeros_like(onsets[:, :, :1]), onsets[:, :, negative:]], dim=2)
+
+
 def prior_logits(weights: Tensor, counts: np.ndarray, negative: int | None) -> Tensor:
     """Per target class, the logit of its share of the class-weighted training clips: the bias sigmoid outputs
     start from, so that they begin at their prior rather than 0.5 (a linear head would need thousands of steps to
