@@ -90,7 +90,7 @@ def delays(reference: list, decisions: list, ahead: dict[str, float]) -> dict[st
 def look_ahead(model, hop: float) -> dict[str, float]:
     """Per class, the seconds of audio after a moment that its decision needs."""
     sizes = median_sizes(model.classes, model.median_seconds, hop)
-    return {label: model.features["seconds"] / 2 + max(size // 2 * hop, model.onset_radius) + hop
+    return {label: model.features["seconds"] / 2 + max(size // 2 * hop, model.boundary_radius.get("onset", 0.0)) + hop
             for label, size in zip(model.classes, sizes)}
 
 
@@ -128,7 +128,7 @@ def main() -> None:
     print(f"{args.model}: {len(scenes)} scenes, {seconds / 60:.1f} min, blocks of {args.block:g} s, hop {hop:g} s, "
           f"one thread")
     print(f"look-ahead of the model (half its {model.features['seconds']:g} s window, the class's median filter's "
-          f"half or the onset radius ({model.onset_radius:.2f} s), one hop): " + ", ".join(f"{label} {s:.2f} s" for label, s in ahead.items() if label != NEGATIVE))
+          f"half or the onset radius ({model.boundary_radius.get('onset', 0.0):.2f} s), one hop): " + ", ".join(f"{label} {s:.2f} s" for label, s in ahead.items() if label != NEGATIVE))
     print(f"onset line after the true onset: {spread('onset')}; beyond its class's look-ahead: {spread('beyond')}; "
           f"{len(found['onset'])} of {total} target events")
     print(f"  of which heard: the stretch that decided it ends {spread('heard')} after the true onset")

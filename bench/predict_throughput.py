@@ -53,7 +53,8 @@ SIZES = {
     "demo": {"widths": [8, 16, 32, 64], "hidden": 128},
     "embed": {"dims": 384, "hidden": 0, "dropout": 0.2},
     "finetune": {"width": 0.4, "dropout": 0.2},
-    "detector": {"dims": 384, "hidden": 128, "layers": 2, "kernel": 3, "dropout": 0.2, "onsets": True},
+    "detector": {"dims": 384, "hidden": 128, "layers": 2, "kernel": 3, "dropout": 0.2,
+                 "boundaries": ["onset", "offset"]},
 }
 LONG_RATE = 44100
 MODES = ("files", "window", "window-exact", "window-waveform", "breakdown", "memory")
@@ -77,7 +78,8 @@ def checkpoint(name: str) -> dict:
         head = build_model("frame_head", len(classes), **args)
         return make_checkpoint(head, "frame_head", args, classes, {**PRETRAINED_FEATURES, "embedding": embedding}, norm,
                                output="sigmoid", column_seconds=0.32, hops_per_column=4, median_seconds=dict.fromkeys(classes, 0.96),
-                               embedder_state=body.state_dict(), onset_radius=2)
+                               embedder_state=body.state_dict(),
+                               boundary_radius={"onset": 2, "offset": 1})
     if name == "finetune":
         norm = {"mode": "none", "mean": 0.0, "std": 1.0}
         return make_checkpoint(build_model("efficientat", len(classes), **args), "efficientat", args, classes,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 POOLS = ("mean", "min", "max")  # max: a stretch is detected when any window covering it is
+BOUNDARIES = {"onset": "start", "offset": "end"}  # a detector's boundary stacks, and the edge of an event each places
 
 
 @dataclass(frozen=True)

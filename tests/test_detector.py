@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import REALSOUNDS, dvc, nonspeech, sh, stages_run
 
-from nonspeech.detector.fit import HeadTraining, column_onsets, column_probabilities, fit_head
+from nonspeech.detector.fit import HeadTraining, column_boundaries, column_probabilities, fit_head
 from nonspeech.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.pipeline
@@ -61,9 +61,10 @@ def test_checkpoint_carries_thresholds_and_median_filters_chosen_out_of_fold(det
     assert sorted(checkpoint["thresholds"]) == sorted(checkpoint["median_seconds"]) == sorted(targets)
     assert checkpoint["column_seconds"] == pytest.approx(0.32)
     assert checkpoint["features"]["embedding"]["frames"] is True
-    assert checkpoint["onset_radius"] == 2
+    assert checkpoint["boundary_radius"] == {"onset": 2, "offset": 1}
     stored = np.load(detector_repo / "data/detector/sed/out_of_fold.npz")
-    assert stored["onsets"].shape == (*stored["probabilities"].shape, 2) == (18, 32, len(checkpoint["classes"]), 2)
+    assert list(stored["boundary_kinds"]) == ["onset", "offset"]
+    assert stored["boundaries"].shape == (2, *stored["probabilities"].shape, 2) == (2, 18, 32, len(checkpoint["classes"]), 2)
 
 
 def test_a_training_parameter_reruns_neither_synthesis_nor_frames(detector_copy: Path) -> None:
@@ -134,16 +135,17 @@ def test_the_weak_clip_loss_teaches_each_class_its_highest_column() -> None:
     clips[:20, 0, 4] += 4.0  # class 0's clips: one loud column in dimension 0
     args = {"dims": 8, "hidden": 8, "layers": 1, "kernel": 3, "dropout": 0.0}
     cfg = HeadTraining("cpu", 0.01, 0.0, 8, 40, 0, 1.0, 1.0, 1.0)
-    head = fit_head(args, 2, scenes, targets, np.full_like(targets, np.nan), cfg, (clips, labels))
+    head = fit_head(args, 2, scenes, targets, {}, cfg, (clips, labels))
     clip_probabilities = column_probabilities(head, clips, None).max(axis=1)
     assert clip_probabilities[:20, 0].mean() > 0.5 > clip_probabilities[20:, 0].mean()
-    without = fit_head(args, 2, scenes, targets, np.full_like(targets, np.nan), replace(cfg, weak_weight=0.0),
+    without = fit_head(args, 2, scenes, targets, {}, replace(cfg, weak_weight=0.0),
                        (clips, labels))
     assert column_probabilities(without, clips, None).max(axis=1)[:20, 0].mean() < 0.5
 
 
-def test_an_onset_stack_learns_in_which_column_and_where_in_it_an_event_begins() -> None:
-    """Each scene's event begins in one column, a fraction f into it; dimension 0 of that column says so and
+@pytest.mark.parametrize("kind", ["onset", "offset"])
+def test_a_boundary_stack_learns_in_which_column_and_where_in_it_an_event_begins_or_ends(kind: str) -> None:
+    """Each scene's event begins (ends) in one column, a fraction f into it; dimension 0 of that column says so and
     dimension 1 says f."""
     rng = np.random.default_rng(0)
     scenes = 0.1 * rng.normal(size=(32, 4, 12)).astype(np.float32)
@@ -152,11 +154,14 @@ def test_an_onset_stack_learns_in_which_column_and_where_in_it_an_event_begins()
     for k, (column, fraction) in enumerate(zip(columns, fractions)):
         scenes[k, :2, column] += [3.0, 4.0 * fraction - 2.0]
         onsets[k, 0, column] = fraction
-    args = {"dims": 4, "hidden": 16, "layers": 1, "kernel": 1, "dropout": 0.0, "onsets": True}
-    head = fit_head(args, 1, scenes, np.zeros_like(onsets), onsets, HeadTraining("cpu", 0.01, 0.0, 8, 150, 0, 1.0,
-                                                                                0.0, 5.0), (scenes[:0], np.zeros((0, 1))))
-    where = column_onsets(head, scenes, negative=1)  # (scenes, columns, classes + other, 2)
+    args = {"dims": 4, "hidden": 16, "layers": 1, "kernel": 1, "dropout": 0.0, "boundaries": [kind]}
+    head = fit_head(args, 1, scenes, np.zeros_like(onsets), {kind: onsets}, HeadTraining(
+        "cpu", 0.01, 0.0, 8, 150, 0, 1.0, 0.0, 5.0), (scenes[:0], np.zeros((0, 1))))
+    where = column_boundaries(head, scenes, negative=1)[kind]  # (scenes, columns, classes + other, 2)
     begins = ~np.isnan(onsets[:, 0])
     assert where[..., 0, 0][begins].min() > 0.5 > where[..., 0, 0][~begins].max()
     assert np.abs(where[..., 0, 1][begins] - fractions).max() < 0.15
     assert not where[..., 1, :].any()  # `other` begins nowhere
+    with pytest.raises(ValueError, match=r"model.boundaries \['middle'\]: the scene frames hold no such targets"):
+        fit_head({**args, "boundaries": ["middle"]}, 1, scenes, np.zeros_like(onsets), {kind: onsets}, HeadTraining(
+            "cpu", 0.01, 0.0, 8, 1, 0, 1.0, 0.0, 5.0), (scenes[:0], np.zeros((0, 1))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nonspeech.inference.detect import Onsets, Windows, cell_scores, class_thresholds, detect
+from nonspeech.inference.detect import Boundaries, Windows, cell_scores, class_thresholds, detect
 
 
 def spans(events: list) -> list[tuple[float, float, str]]:
@@ -107,11 +107,35 @@ def test_an_event_starts_at_the_likeliest_onset_of_its_class_near_its_start() ->
     presence[np.isclose(centres, 1.92), 0], times[np.isclose(centres, 1.92), 0] = 0.9, 1.9
     presence[np.isclose(centres, 1.52), 0], times[np.isclose(centres, 1.52), 0] = 0.5, 1.45
     presence[np.isclose(centres, 1.84), 1], times[np.isclose(centres, 1.84), 1] = 1.0, 1.8
-    windows = Windows(starts, probs, 5.0, 0.32, onsets=Onsets(presence, times, 0.64))
+    windows = Windows(starts, probs, 5.0, 0.32, boundaries={"onset": Boundaries(presence, times, 0.64)})
     [plain] = detect(Windows(starts, probs, 5.0, 0.32), ["cough", "laugh"], np.array([0.5, 0.5]))
     [event] = detect(windows, ["cough", "laugh"], np.array([0.5, 0.5]))
     assert (plain.start, event.start, event.end) == (pytest.approx(1.76), 1.9, plain.end)
-    narrow = Windows(starts, probs, 5.0, 0.32, onsets=Onsets(presence, times, 0.1))  # no likely onset this near
+    narrow = Windows(starts, probs, 5.0, 0.32, boundaries={"onset": Boundaries(presence, times, 0.1)})  # none this near
     assert spans(detect(narrow, ["cough", "laugh"], np.array([0.5, 0.5]))) == spans([plain])
-    late = Windows(starts, probs, 5.0, 0.32, onsets=Onsets(presence, times + 2.0, 0.64))  # after the event's end
+    late = Windows(starts, probs, 5.0, 0.32, boundaries={"onset": Boundaries(presence, times + 2.0, 0.64)})  # after its end
     assert spans(detect(late, ["cough", "laugh"], np.array([0.5, 0.5]))) == spans([plain])
+
+
+def test_an_event_ends_at_the_likeliest_offset_of_its_class_near_its_end() -> None:
+    """Cough found from 1.76 s to 3.04 s; its offsets: 0.8 likely at 2.95 s (in the window centred 0.08 s before the
+    end), 0.3 at 3.2 s. With onsets too, both edges move, the start first; an end that would come by the start stays."""
+    starts = np.round(np.arange(0.0, 5.0, 0.08), 6)
+    probs = np.zeros((len(starts), 2))
+    probs[(starts >= 1.6) & (starts < 3.2 - 0.32 + 1e-9), 0] = 0.9
+    centres = starts + 0.16
+    offsets = np.zeros_like(probs), np.zeros_like(probs)
+    offsets[0][np.isclose(centres, 2.96), 0], offsets[1][np.isclose(centres, 2.96), 0] = 0.8, 2.95
+    offsets[0][np.isclose(centres, 3.2), 0], offsets[1][np.isclose(centres, 3.2), 0] = 0.3, 3.2
+    onsets = np.zeros_like(probs), np.zeros_like(probs)
+    onsets[0][np.isclose(centres, 1.92), 0], onsets[1][np.isclose(centres, 1.92), 0] = 0.9, 1.9
+    [plain] = detect(Windows(starts, probs, 5.0, 0.32), ["cough", "laugh"], np.array([0.5, 0.5]))
+    ends = {"offset": Boundaries(*offsets, 0.32)}
+    [event] = detect(Windows(starts, probs, 5.0, 0.32, boundaries=ends), ["cough", "laugh"], np.array([0.5, 0.5]))
+    assert (event.start, event.end) == (plain.start, 2.95)
+    both = {**ends, "onset": Boundaries(*onsets, 0.64)}
+    [event] = detect(Windows(starts, probs, 5.0, 0.32, boundaries=both), ["cough", "laugh"], np.array([0.5, 0.5]))
+    assert (event.start, event.end) == (1.9, 2.95)
+    past = {**ends, "onset": Boundaries(onsets[0], onsets[1] + 1.1, 0.64)}  # an onset at 3.0 s, past the offset
+    [event] = detect(Windows(starts, probs, 5.0, 0.32, boundaries=past), ["cough", "laugh"], np.array([0.5, 0.5]))
+    assert (event.start, event.end) == (3.0, plain.end)  # the start moves first; the end then stays after it

@@ -89,9 +89,10 @@ def test_a_detectors_clip_stack_gives_the_clip_and_leaves_the_timeline_to_the_me
     assert plain.clip_head is None and torch.equal(plain(columns), plain.frame_logits(columns).amax(dim=-1))
 
 
-def test_a_detectors_onset_stack_says_per_column_and_class_whether_and_where_an_event_begins() -> None:
+def test_a_detectors_boundary_stacks_say_per_column_and_class_whether_and_where_an_event_begins_or_ends() -> None:
     torch.manual_seed(0)
-    head = build_model("frame_head", N_CLASSES, dims=16, hidden=8, onsets=True).eval()
+    head = build_model("frame_head", N_CLASSES, dims=16, hidden=8, boundaries=["onset", "offset"]).eval()
     with torch.inference_mode():
-        assert head.onset_logits(torch.randn(3, 16, 11)).shape == (3, 2, N_CLASSES, 11)
-    assert build_model("frame_head", N_CLASSES, dims=16, hidden=8).onset_head is None
+        for kind in ("onset", "offset"):
+            assert head.boundary_logits(torch.randn(3, 16, 11), kind).shape == (3, 2, N_CLASSES, 11)
+    assert not build_model("frame_head", N_CLASSES, dims=16, hidden=8).boundary_heads

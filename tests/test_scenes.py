@@ -12,7 +12,7 @@ from conftest import PROJECT
 from nonspeech.data.audio import load_clip
 from nonspeech.inference.detect import median_filtered
 from nonspeech.scenes.backgrounds import read_backgrounds
-from nonspeech.scenes.frames import frame_targets, onset_targets
+from nonspeech.scenes.frames import boundary_targets, frame_targets
 from nonspeech.scenes.scene_set import pool_backgrounds
 from nonspeech.scenes.synthesis import SceneParams, active_part, background, plan_events, render, rms
 
@@ -75,12 +75,17 @@ def test_frame_targets_are_the_share_of_each_column_an_event_covers() -> None:
     assert not share[1].any()
 
 
-def test_onset_targets_say_where_in_its_column_each_target_event_begins() -> None:
-    events = pd.DataFrame({"onset": [0.24, 0.9, 1.0, 5.0], "label": ["cough", "laugh", "other", "cough"]})
-    where = onset_targets(events, ["cough", "laugh"], 4, 0.32, -0.16)  # columns [-0.16, 0.16), [0.16, 0.48), ...
+def test_boundary_targets_say_where_in_its_column_each_target_event_begins_and_ends() -> None:
+    events = pd.DataFrame({"onset": [0.24, 0.9, 1.0, 5.0], "offset": [0.5, 1.1, 1.05, 5.5],
+                           "label": ["cough", "laugh", "other", "cough"]})
+    where = boundary_targets(events, "onset", ["cough", "laugh"], 4, 0.32, -0.16)  # columns [-0.16, 0.16), ...
     np.testing.assert_allclose(where[0, 1], 0.25, atol=1e-6)  # 0.24 s: a quarter into [0.16, 0.48)
     np.testing.assert_allclose(where[1, 3], 0.3125, atol=1e-6)  # 0.9 s: 0.1 s into [0.8, 1.12)
     assert np.isnan(where).sum() == 6  # other labels and onsets past the last column begin nowhere
+    ends = boundary_targets(events, "offset", ["cough", "laugh"], 4, 0.32, -0.16)
+    np.testing.assert_allclose(ends[0, 2], 0.0625, atol=1e-6)  # 0.5 s: 0.02 s into [0.48, 0.8)
+    np.testing.assert_allclose(ends[1, 3], 0.9375, atol=1e-6)  # 1.1 s: 0.3 s into [0.8, 1.12)
+    assert np.isnan(ends).sum() == 6
 
 
 def test_backgrounds_shorter_than_one_scene_or_without_audio_stop_with_one_line(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import zarr
 
 from nonspeech.data.audio import load_clips
-from nonspeech.detector.fit import column_onsets, column_probabilities
+from nonspeech.detector.fit import column_boundaries, column_probabilities
 from nonspeech.detector.postprocess import Columns, scene_events
 from nonspeech.detector.train import load_out_of_fold, normalised, scene_columns
 from nonspeech.evaluation.metrics import classification_metrics
@@ -32,7 +32,7 @@ def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict)
     under the checkpoint's thresholds and median filters."""
     classes = list(checkpoint["classes"])
     system = scene_events(scenes, classes, checkpoint["thresholds"], checkpoint["median_seconds"],
-                          checkpoint["hops_per_column"], checkpoint.get("onset_radius", 0))
+                          checkpoint["hops_per_column"], checkpoint.get("boundary_radius", {}))
     durations = {name: c.seconds for name, c in scenes.items()}
     targets = [c for c in classes if c != NEGATIVE]
     sed = sed_scores(reference, system, durations, targets)
@@ -79,7 +79,7 @@ def evaluate_detector(
     head, negative = model_from_checkpoint(checkpoint), negative_index(list(checkpoint["classes"]))
     embeddings = normalised(group["embeddings"].oindex[np.flatnonzero(test)], checkpoint["normalization"])
     test_columns = scene_columns(table["scene"][test], column_probabilities(head, embeddings, negative),
-                                 column_onsets(head, embeddings, negative), attrs)
+                                 column_boundaries(head, embeddings, negative), attrs)
     metrics = {
         "cv": scene_figures(checkpoint, cv, reference),
         "test": scene_figures(checkpoint, test_columns, reference),

@@ -1,6 +1,6 @@
 """Training the detector's head on scene frame embeddings held in memory (a few MB): frame-level binary
-cross-entropy against each column's covered share (and, for an onset stack, against the columns events begin in,
-with the L1 distance to where), seeded, a fixed number of epochs."""
+cross-entropy against each column's covered share (and, for each boundary stack, against the columns events begin or
+end in, with the L1 distance to where), seeded, a fixed number of epochs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nonspeech.devices.select import resolve_device
-from nonspeech.models.outputs import class_onsets, class_probabilities
+from nonspeech.models.outputs import class_boundaries, class_probabilities
 from nonspeech.models.registry import build_model
 
 
@@ -29,7 +29,7 @@ class HeadTraining:
     seed: int
     positive_weight: float  # extra weight of covered columns in the loss (their share of columns is small)
     weak_weight: float  # weight of the clip-level loss on the isolated clips (each class's highest column), 0: none
-    onset_weight: float  # extra weight of the columns an event begins in, in the onset stack's loss
+    boundary_weight: float  # extra weight of the columns an event begins (ends) in, in a boundary stack's loss
 
     @classmethod
     def from_dict(cls, d: dict) -> HeadTraining:
@@ -48,24 +48,25 @@ def column_statistics(embeddings: np.ndarray) -> dict[str, list[float]]:
     return {"mean": flat.mean(axis=1).tolist(), "std": flat.std(axis=1).tolist()}
 
 
-def onset_loss(logits: torch.Tensor, onsets: torch.Tensor, weight: float) -> torch.Tensor:
-    """The onset stack's loss: binary cross-entropy of `logits` (B, 2, classes, columns) [0] against whether an
-    event begins in the column (onsets (B, classes, columns): where, NaN where none), those columns weighing
-    `weight` times more, plus the L1 distance of sigmoid([1]) to where it begins, over those columns."""
-    begins = ~torch.isnan(onsets)
-    target = begins.float()
+def boundary_loss(logits: torch.Tensor, where: torch.Tensor, weight: float) -> torch.Tensor:
+    """A boundary stack's loss: binary cross-entropy of `logits` (B, 2, classes, columns) [0] against whether an
+    event's boundary lies in the column (where (B, classes, columns): the fraction of the column before it, NaN where
+    none), those columns weighing `weight` times more, plus the L1 distance of sigmoid([1]) to where, over them."""
+    holds = ~torch.isnan(where)
+    target = holds.float()
     loss = F.binary_cross_entropy_with_logits(logits[:, 0], target, weight=1.0 + (weight - 1.0) * target)
-    if begins.any():
-        loss = loss + F.l1_loss(torch.sigmoid(logits[:, 1][begins]), onsets[begins])
+    if holds.any():
+        loss = loss + F.l1_loss(torch.sigmoid(logits[:, 1][holds]), where[holds])
     return loss
 
 
 def fit_head(
-    model_args: dict, n_classes: int, embeddings: np.ndarray, targets: np.ndarray, onsets: np.ndarray,
+    model_args: dict, n_classes: int, embeddings: np.ndarray, targets: np.ndarray, boundaries: dict[str, np.ndarray],
     cfg: HeadTraining, clips: tuple[np.ndarray, np.ndarray],
 ) -> nn.Module:
     """A frame_head trained on normalised embeddings (scenes, dims, columns) against targets (scenes, classes,
-    columns) and, for its onset stack, onsets (the same shape: where in each column an event begins, NaN where none),
+    columns) and, for each boundary stack, boundaries[kind] (the same shape: where in each column an event begins or
+    ends, NaN where none; a kind missing is a ValueError),
     plus, with cfg.weak_weight, each class's highest column of isolated clips (normalised embeddings, clip targets)
     against the clip's labels, a batch of clips per step; returned on the CPU in eval mode."""
     device = resolve_device(cfg.device)
@@ -74,7 +75,10 @@ def fit_head(
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     x = torch.from_numpy(embeddings.astype(np.float32)).to(device)
     y = torch.from_numpy(targets.astype(np.float32)).to(device)
-    where = torch.from_numpy(onsets.astype(np.float32)).to(device)
+    missing = sorted(set(model.boundary_heads) - set(boundaries))
+    if missing:
+        raise ValueError(f"model.boundaries {missing}: the scene frames hold no such targets (only {sorted(boundaries)})")
+    where = {kind: torch.from_numpy(boundaries[kind].astype(np.float32)).to(device) for kind in model.boundary_heads}
     clip_x, clip_y = (torch.from_numpy(a.astype(np.float32)).to(device) for a in clips)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.train()
@@ -85,8 +89,8 @@ def fit_head(
             target = y[batch].expand_as(logits)
             weight = 1.0 + (cfg.positive_weight - 1.0) * target
             loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
-            if model.onset_head is not None:
-                loss = loss + onset_loss(model.onset_logits(x[batch]), where[batch], cfg.onset_weight)
+            for kind in model.boundary_heads:
+                loss = loss + boundary_loss(model.boundary_logits(x[batch], kind), where[kind][batch], cfg.boundary_weight)
             if cfg.weak_weight and len(clip_x):
                 pick = torch.randint(0, len(clip_x), (cfg.batch_size,), generator=generator).to(device)
                 clip_logits = model.stack_logits(clip_x[pick]).amax(dim=-1)
@@ -107,14 +111,13 @@ def column_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int
         return class_probabilities(logits.reshape(-1, outputs), "sigmoid", negative).reshape(scenes, columns, -1).numpy()
 
 
-def column_onsets(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> np.ndarray | None:
-    """Per column and class (scenes, columns, classes, 2): the probability that an event of the class begins in the
-    column and where (the fraction of the column before it), 0 for the class at index `negative`; None without an
-    onset stack."""
-    if model.onset_head is None:
-        return None
+def column_boundaries(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> dict[str, np.ndarray]:
+    """Per boundary stack, per column and class (scenes, columns, classes, 2): the probability that an event of the
+    class begins (ends) in the column and where (the fraction of the column before it), 0 for the class at index
+    `negative`."""
+    x = torch.from_numpy(embeddings.astype(np.float32))
     with torch.inference_mode():
-        return class_onsets(model.onset_logits(torch.from_numpy(embeddings.astype(np.float32))), negative).numpy()
+        return {kind: class_boundaries(model.boundary_logits(x, kind), negative).numpy() for kind in model.boundary_heads}
 
 
 def clip_probabilities(model: nn.Module, embeddings: np.ndarray, negative: int | None) -> np.ndarray:

@@ -3,13 +3,13 @@ hysteresis), and the per-class median filter and threshold that score best on ou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from nonspeech.evaluation.timeline import score_timeline
 from nonspeech.events import Event
-from nonspeech.inference.detect import Onsets, Windows, detect, median_filtered
+from nonspeech.inference.detect import Boundaries, Windows, detect, median_filtered
 from nonspeech.labels import NEGATIVE
 
 THRESHOLDS = np.round(np.arange(0.1, 0.951, 0.05), 2)
@@ -18,23 +18,24 @@ HYSTERESIS = 0.1  # predict --window's default
 
 @dataclass(frozen=True)
 class Columns:
-    """A scene's per-column class probabilities (columns, classes), columns of `length` seconds from `start`, and
-    where events begin in them (columns, classes, 2: the probability that one begins in the column, and the fraction
-    of the column before it), if the detector says."""
+    """A scene's per-column class probabilities (columns, classes), columns of `length` seconds from `start`, and,
+    by the detector's boundary stacks (onset, offset), where events begin and end in them (columns, classes, 2: the
+    probability that one begins (ends) in the column, and the fraction of the column before it)."""
 
     probabilities: np.ndarray
     length: float
     start: float
     seconds: float
-    onsets: np.ndarray | None = None
+    boundaries: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def scene_windows(
-    columns: Columns, classes: list[str], median_seconds: dict[str, float], hops: int, onset_radius: int = 0,
+    columns: Columns, classes: list[str], median_seconds: dict[str, float], hops: int,
+    boundary_radius: dict[str, int] | None = None,
 ) -> Windows:
     """The scene as `predict --window` sees it at a hop of 1 / hops column: spans of one column, each scoring the
-    columns it straddles by overlap, median-filtered per class; with an onset_radius (columns), each span's onsets
-    those of the column holding its centre."""
+    columns it straddles by overlap, median-filtered per class; each span's boundaries, of the kinds given a radius
+    (columns), those of the column holding its centre."""
     probabilities = columns.probabilities
     position = np.arange((len(probabilities) - 1) * hops + 1) / hops
     below = np.floor(position).astype(int)
@@ -43,24 +44,23 @@ def scene_windows(
     step = columns.length / hops
     probabilities = median_filtered(probabilities[below] * (1 - share) + probabilities[above] * share, classes,
                                     median_seconds, step)
-    onsets = None
-    if onset_radius and columns.onsets is not None:
-        centre = np.minimum(np.floor(position + 0.5).astype(int), len(probabilities) - 1)
-        where = columns.onsets[centre]
-        onsets = Onsets(where[..., 0], columns.start + (centre[:, None] + where[..., 1]) * columns.length,
-                        onset_radius * columns.length)
+    centre = np.minimum(np.floor(position + 0.5).astype(int), len(probabilities) - 1)
+    boundaries = {
+        kind: Boundaries(where[centre, ..., 0], columns.start + (centre[:, None] + where[centre, ..., 1]) * columns.length,
+                         boundary_radius[kind] * columns.length)
+        for kind, where in columns.boundaries.items() if (boundary_radius or {}).get(kind)}
     return Windows(columns.start + step * np.arange(len(position)), probabilities, columns.seconds, columns.length,
-                   onsets=onsets)
+                   boundaries=boundaries)
 
 
 def scene_events(
     scenes: dict[str, Columns], classes: list[str], thresholds: dict[str, float], median_seconds: dict[str, float],
-    hops: int, onset_radius: int = 0,
+    hops: int, boundary_radius: dict[str, int] | None = None,
 ) -> dict[str, list[Event]]:
     """Every scene's detected events under these thresholds and median filters, at a hop of 1 / hops column, their
-    starts moved to the likeliest onset within onset_radius columns."""
+    starts and ends moved to the likeliest onset and offset within boundary_radius columns."""
     levels = np.array([thresholds.get(label, 1.0) for label in classes])
-    return {name: detect(scene_windows(c, classes, median_seconds, hops, onset_radius), classes, levels, HYSTERESIS)
+    return {name: detect(scene_windows(c, classes, median_seconds, hops, boundary_radius), classes, levels, HYSTERESIS)
             for name, c in scenes.items()}
 
 

@@ -1,5 +1,6 @@
 """From probabilities to decisions: the classes detected in a file, and the events of a timeline (per-hop scores,
-per-class thresholds with hysteresis, a minimum duration, starts moved to a detector's likeliest onset)."""
+per-class thresholds with hysteresis, a minimum duration, starts and ends moved to a detector's likeliest onset and
+offset)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,17 @@ import numpy as np
 from scipy.ndimage import median_filter
 
 from nonspeech.decisions import DEFAULT_RULE, decision_scores, detected
-from nonspeech.events import POOLS, Event
+from nonspeech.events import BOUNDARIES, POOLS, Event
 from nonspeech.labels import NEGATIVE
 
 DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
-class Onsets:
-    """Per window and class, the probability that an event of the class begins in the window's stretch and when
-    (recording seconds); an event's start moves to the likeliest onset of its class within `radius` seconds."""
+class Boundaries:
+    """Per window and class, the probability that an event of the class begins (or ends: one kind of boundary) in the
+    window's stretch and when (recording seconds); an event's edge moves to the likeliest of its class within `radius`
+    seconds."""
 
     presence: np.ndarray
     times: np.ndarray
@@ -28,29 +30,39 @@ class Onsets:
 @dataclass(frozen=True)
 class Windows:
     """Class probabilities (windows, classes) of the stretches of `length` seconds starting at `starts` seconds in a
-    recording of `seconds`, and where a detector puts onsets in them."""
+    recording of `seconds`, and where a detector's boundary stacks put onsets and offsets in them (by kind)."""
 
     starts: np.ndarray
     probabilities: np.ndarray
     seconds: float
     length: float
     warning: str = ""  # about the recording, e.g. 'truncated: ...'
-    onsets: Onsets | None = None
+    boundaries: dict[str, Boundaries] = field(default_factory=dict)
 
 
-def onset_start(start: float, index: int, centres: np.ndarray, onsets: Onsets) -> float:
-    """An event's start moved to the likeliest onset of its class (column `index`) among the windows centred within
-    onsets.radius seconds of it, to the millisecond; kept where none of them puts one."""
-    near = np.flatnonzero(np.abs(centres - start) <= onsets.radius + 1e-6)
+def boundary_time(time: float, index: int, centres: np.ndarray, boundaries: Boundaries) -> float:
+    """An event's edge at `time` moved to the likeliest boundary of its class (column `index`) among the windows
+    centred within boundaries.radius seconds of it, to the millisecond; kept where none of them puts one."""
+    near = np.flatnonzero(np.abs(centres - time) <= boundaries.radius + 1e-6)
     if not len(near):
-        return start
-    best = near[np.argmax(onsets.presence[near, index])]
-    return round(float(onsets.times[best, index]), 3) if onsets.presence[best, index] > 0 else start
+        return time
+    best = near[np.argmax(boundaries.presence[near, index])]
+    return round(float(boundaries.times[best, index]), 3) if boundaries.presence[best, index] > 0 else time
 
 
-def moved(event: Event, start: float) -> Event:
-    """The event from `start` (onset_start's), unless it ends by then."""
-    return replace(event, start=start) if start < event.end else event
+def boundary_times(event: Event, index: int, centres: np.ndarray, boundaries: dict[str, Boundaries]) -> dict[str, float]:
+    """The event's edges (Event fields: start, end) moved by these kinds of boundary (boundary_time)."""
+    return {BOUNDARIES[kind]: boundary_time(getattr(event, BOUNDARIES[kind]), index, centres, where)
+            for kind, where in boundaries.items()}
+
+
+def moved(event: Event, edges: dict[str, float]) -> Event:
+    """The event with these edges (boundary_times'): its start, then its end, each moved unless the event would then
+    end by its start."""
+    for name in ("start", "end"):
+        candidate = replace(event, **{name: edges.get(name, getattr(event, name))})
+        event = candidate if candidate.start < candidate.end else event
+    return event
 
 
 def median_sizes(classes: list[str], seconds: dict[str, float], step: float) -> list[int]:
@@ -172,14 +184,15 @@ def detect(
     pool: str = "mean", rule: str = DEFAULT_RULE,
 ) -> list[Event]:
     """Events per class (EventRuns over the cells of cell_scores), with the run's max and mean probability, their
-    starts moved to the windows' onsets when they have them (onset_start); the background class is never reported."""
+    starts and ends moved to the windows' onsets and offsets when they have them (boundary_times); the background
+    class is never reported."""
     edges, probabilities = cell_scores(windows, pool)
     runs = EventRuns(classes, thresholds, hysteresis, min_duration, rule)
     decisions = runs.feed(edges[:-1], edges[1:], probabilities) + runs.close(windows.seconds)
     events = [d.event for d in decisions if d.closed]
-    if windows.onsets is not None:
+    if windows.boundaries:
         centres = windows.starts + windows.length / 2
-        events = [moved(e, onset_start(e.start, classes.index(e.label), centres, windows.onsets)) for e in events]
+        events = [moved(e, boundary_times(e, classes.index(e.label), centres, windows.boundaries)) for e in events]
     return sorted(events, key=lambda s: (s.start, s.label))
 
 

@@ -15,7 +15,7 @@ import torch
 from nonspeech.data.audio import AudioError
 from nonspeech.data.stream import head_clip, open_recording
 from nonspeech.decisions import DEFAULT_RULE
-from nonspeech.inference.detect import Onsets, Windows, median_filtered
+from nonspeech.inference.detect import Boundaries, Windows, median_filtered
 from nonspeech.inference.sliding import Framer, slide, waveform_framer
 
 BATCH_SIZE = 8  # clips per forward pass: small batches keep activations in cache (fastest on 2 CPU cores)
@@ -73,7 +73,8 @@ class LoadedModel:
     median_seconds: dict[str, float] = field(default_factory=dict)
     pad_edges: bool = False
     timeline_hop: float | None = None
-    onset_radius: float = 0.0  # a detector with an onset stack: events start at the likeliest onset this near (s)
+    # a detector's boundary stacks (onset, offset): events' edges move to the likeliest boundary this near (s)
+    boundary_radius: dict[str, float] = field(default_factory=dict)
 
     def classify(self, paths: Iterable[Path], batch_size: int = BATCH_SIZE) -> Iterator[FileResult]:
         """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in
@@ -125,17 +126,17 @@ class LoadedModel:
                 chain(silence, recording.blocks, silence), self.timeline_framer(), layout.window,
                 hop_seconds * layout.rate, layout.grid, batch_size,
             )
-        probabilities, onsets = self.split_onsets(starts, probabilities)
+        probabilities, boundaries = self.split_boundaries(starts, probabilities)
         if self.median_seconds:
             probabilities = median_filtered(probabilities, self.classes, self.median_seconds, hop_seconds)
-        return Windows(layout.seconds(starts), probabilities, recording.seconds, layout.length, recording.warning, onsets)
+        return Windows(layout.seconds(starts), probabilities, recording.seconds, layout.length, recording.warning, boundaries)
 
-    def split_onsets(self, starts: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, Onsets | None]:
-        """A timeline framer's window scores (windows, classes), with an onset stack followed by onsets (windows,
-        2 classes: probabilities, then times after the window's start), as probabilities and Onsets in recording
-        seconds."""
-        if not self.onset_radius:
-            return scores, None
+    def split_boundaries(self, starts: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, dict[str, Boundaries]]:
+        """A timeline framer's window scores (windows, classes), followed per boundary stack by its boundaries
+        (windows, 2 classes: probabilities, then times after the window's start), as probabilities and Boundaries in
+        recording seconds by kind."""
         layout, classes = self.layout(), len(self.classes)
-        times = (np.asarray(starts, dtype=np.float64) - layout.pad)[:, None] / layout.rate + scores[:, 2 * classes:]
-        return scores[:, :classes], Onsets(scores[:, classes:2 * classes], times, self.onset_radius)
+        offset = (np.asarray(starts, dtype=np.float64) - layout.pad)[:, None] / layout.rate
+        return scores[:, :classes], {
+            kind: Boundaries(scores[:, lo:lo + classes], offset + scores[:, lo + classes:lo + 2 * classes], radius)
+            for (kind, radius), lo in zip(self.boundary_radius.items(), range(classes, scores.shape[1], 2 * classes))}

@@ -260,14 +260,14 @@ def shared_framer(
 
 def column_framer(
     frontend: nn.Module, body: Callable[[torch.Tensor], torch.Tensor],
-    outputs: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]], window: int, centre: float, rate: int,
+    outputs: Callable[[torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]], window: int, centre: float, rate: int,
 ) -> Framer:
     """A detector's framer: `body` once over the frames of a batch of windows, as for shared_framer, then `outputs` of
-    its columns (C, columns): per-column class probabilities (classes, columns) and, from an onset stack, onsets
-    (classes, columns, 2: the probability that an event begins in the column, and the fraction of it before the
-    onset) or None. Each window scores the `centre` fraction in its middle (one column: that column, or the two it
-    straddles, by overlap); with onsets, its scores are followed by the onsets of the column holding its centre
-    frame: their probabilities, then their times in seconds after the window's start (windows, 3 classes)."""
+    its columns (C, columns): per-column class probabilities (classes, columns) and, from each boundary stack, its
+    boundaries (classes, columns, 2: the probability that an event begins (ends) in the column, and the fraction of
+    it before). Each window scores the `centre` fraction in its middle (one column: that column, or the two it
+    straddles, by overlap), followed, per boundary stack, by the boundaries of the column holding its centre frame:
+    their probabilities, then their times in seconds after the window's start (windows, classes + 2 classes each)."""
     hop, margin, width = frame_layout(frontend, window)
     bins = frontend.fb.shape[1]
     pooled = centre_pooling(body, bins, width, centre)
@@ -275,14 +275,13 @@ def column_framer(
         stride, phase = column_grid(body, bins)
 
     def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
-        probabilities, onsets = outputs(body(stretch[None])[0])
-        scores = pooled(probabilities, torch.from_numpy(firsts)).numpy()
-        if onsets is None:
-            return scores
-        held = np.minimum(np.floor((firsts + (width - 1) / 2 - phase) / stride).astype(int), onsets.shape[1] - 1)
-        where = onsets[:, held].numpy()  # (classes, windows, 2)
-        times = ((held + where[..., 1]) * stride + phase - firsts) * hop / rate
-        return np.concatenate([scores, where[..., 0].T, times.T], axis=1)
+        probabilities, boundaries = outputs(body(stretch[None])[0])
+        parts = [pooled(probabilities, torch.from_numpy(firsts)).numpy()]
+        held = np.minimum(np.floor((firsts + (width - 1) / 2 - phase) / stride).astype(int), probabilities.shape[1] - 1)
+        for stack in boundaries:
+            where = stack[:, held].numpy()  # (classes, windows, 2)
+            parts += [where[..., 0].T, (((held + where[..., 1]) * stride + phase - firsts) * hop / rate).T]
+        return np.concatenate(parts, axis=1)
 
     return Framer(frontend.frames, hop, margin, width, score, int(round(DETECTOR_BATCH_SECONDS * rate)),
                   int(round(DETECTOR_HISTORY_SECONDS * rate / hop)))

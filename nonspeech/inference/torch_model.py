@@ -25,7 +25,7 @@ from nonspeech.labels import negative_index
 from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
 from nonspeech.models.efficientat import localise_gates
 from nonspeech.models.fused import for_inference
-from nonspeech.models.outputs import class_onsets, class_probabilities
+from nonspeech.models.outputs import class_boundaries, class_probabilities
 
 REQUIRED_FEATURES = ("sample_rate", "seconds", "n_mels")
 TIMELINE_SPAN = 0.5  # timelines score the centre half of each window: finer event edges, better on real scenes
@@ -157,7 +157,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
     feature map's centre `span` seconds only, and describe those. A detector's timeline is its per-column
     probabilities (the body once over each stretch, then its head), each window scoring the column at its centre,
-    followed, from an onset stack, by that column's onsets (sliding.column_framer)."""
+    followed, from each boundary stack, by that column's onsets or offsets (sliding.column_framer)."""
     features = dict(checkpoint["features"])
     if span is not None and not 0 < span <= features["seconds"]:
         raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
@@ -192,12 +192,12 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
         def columns(x: torch.Tensor) -> torch.Tensor:
             return run(embedder.from_columns, run(run_body, x).mean(dim=2))
 
-        def column_outputs(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        def column_outputs(cols: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
             x = run(normalize, cols[None])
             probabilities = class_probabilities(run(network.frame_logits, x)[0].T, output, negative).T
-            if not onset_radius:
-                return probabilities, None
-            return probabilities, class_onsets(run(network.onset_logits, x), negative)[0].transpose(0, 1)
+            return probabilities, [
+                class_boundaries(run(functools.partial(network.boundary_logits, kind=kind), x), negative)[0].transpose(0, 1)
+                for kind in boundary_radius]
 
         return column_framer(frontend, columns, column_outputs, window, centre, features["sample_rate"])
 
@@ -225,11 +225,11 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
         return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, centre)
 
     window, detector = clip_samples(features), is_detector(features)
-    onset_radius = checkpoint.get("onset_radius", 0) if detector else 0
+    boundary_radius = checkpoint.get("boundary_radius", {}) if detector else {}
     thresholds = {str(k): float(v) for k, v in (checkpoint.get("thresholds") or {}).items()}
     median_seconds = {str(k): float(v) for k, v in (checkpoint.get("median_seconds") or {}).items()}
     return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span,
                        decision_rule_of(checkpoint), median_seconds, pad_edges=detector,
                        timeline_hop=checkpoint["column_seconds"] / checkpoint["hops_per_column"] if detector else None,
-                       onset_radius=onset_radius * checkpoint["column_seconds"] if onset_radius else 0.0)
+                       boundary_radius={kind: radius * checkpoint["column_seconds"] for kind, radius in boundary_radius.items()})
 

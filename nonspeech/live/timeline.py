@@ -9,15 +9,16 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from nonspeech.events import BOUNDARIES
 from nonspeech.inference.detect import (
+    Boundaries,
     Decision,
     EventRuns,
-    Onsets,
     Windows,
+    boundary_times,
     cell_scores,
     median_sizes,
     moved,
-    onset_start,
 )
 from nonspeech.inference.model import BATCH_SIZE, LoadedModel
 from nonspeech.inference.sliding import Slider
@@ -112,47 +113,55 @@ class Lane:
         return decisions
 
 
-class OnsetHold:
-    """A detector's decisions, held until the windows centred within its onset radius after an event's start are
-    scored, then given out in order, each event's start moved as detect() moves it (an onset line's to where
-    onset_start puts it, even should the event end before)."""
+class BoundaryHold:
+    """A detector's decisions, held until the windows centred within each boundary stack's radius after the edges it
+    moves are scored (an onset line's start; a closing line's start and end), then given out in order with those
+    edges moved as detect() moves them (an onset line's start even should the event end before)."""
 
-    def __init__(self, classes: list[str], radius: float) -> None:
-        self.classes, self.radius = classes, radius
+    def __init__(self, classes: list[str], radius: dict[str, float]) -> None:
+        self.classes = classes
+        self.reach = max(radius.values())
         self.centres = np.zeros(0)
-        self.presence = self.times = np.zeros((0, len(classes)))
+        self.boundaries = {kind: Boundaries(np.zeros((0, len(classes))), np.zeros((0, len(classes))), r)
+                           for kind, r in radius.items()}
         self.held: list[Decision] = []
-        self.starts: dict[tuple[str, float], float] = {}  # onset_start of the events told, by (label, start as found)
+        self.starts: dict[tuple[str, float], float] = {}  # the starts told in onset lines, by (label, start as found)
 
-    def add(self, centres: np.ndarray, onsets: Onsets) -> None:
-        """The onsets of windows newly scored, centred at these recording seconds."""
+    def add(self, centres: np.ndarray, boundaries: dict[str, Boundaries]) -> None:
+        """The boundaries of windows newly scored, centred at these recording seconds."""
         self.centres = np.concatenate([self.centres, centres])
-        self.presence = np.concatenate([self.presence, onsets.presence])
-        self.times = np.concatenate([self.times, onsets.times])
+        self.boundaries = {kind: replace(held, presence=np.concatenate([held.presence, boundaries[kind].presence]),
+                                         times=np.concatenate([held.times, boundaries[kind].times]))
+                           for kind, held in self.boundaries.items()}
 
     def release(self, decisions: list[Decision], final: bool, needed_from: float) -> list[Decision]:
-        """The held decisions and these, in order, up to the first whose event's onsets are not all scored (all, when
-        final); then drop the windows centred before needed_from (no event yet to be told starts earlier) less the
-        radius."""
+        """The held decisions and these, in order, up to the first whose edges' boundaries are not all scored (all,
+        when final); then drop the windows centred before needed_from (no event yet to be told starts earlier) less
+        the longest radius."""
         self.held += decisions
         out = []
         while self.held:
             decision = self.held[0]
-            key = (decision.event.label, decision.event.start)
-            if key not in self.starts:
-                if not final and (not len(self.centres) or self.centres[-1] < decision.event.start + self.radius):
-                    break
-                self.starts[key] = onset_start(decision.event.start, self.classes.index(decision.event.label),
-                                               self.centres, Onsets(self.presence, self.times, self.radius))
+            event, key = decision.event, (decision.event.label, decision.event.start)
+            kinds = {kind: where for kind, where in self.boundaries.items()
+                     if (BOUNDARIES[kind] == "start" and key not in self.starts) or (BOUNDARIES[kind] == "end" and decision.closed)}
+            last = self.centres[-1] if len(self.centres) else -math.inf
+            if not final and any(last < getattr(event, BOUNDARIES[kind]) + where.radius for kind, where in kinds.items()):
+                break
+            edges = {"start": self.starts.pop(key, event.start) if decision.closed else event.start,
+                     **boundary_times(event, self.classes.index(event.label), self.centres, kinds)}
             if decision.closed:
-                event = moved(decision.event, self.starts.pop(key))
+                event = moved(event, edges)
             else:
-                event = replace(decision.event, start=self.starts[key])
+                self.starts[key] = edges["start"]
+                event = replace(event, start=edges["start"])
             out.append(replace(decision, event=event))
             self.held.pop(0)
         earliest = min([needed_from, *(d.event.start for d in self.held)])
-        keep = self.centres >= earliest - self.radius - 1e-6
-        self.centres, self.presence, self.times = self.centres[keep], self.presence[keep], self.times[keep]
+        keep = self.centres >= earliest - self.reach - 1e-6
+        self.centres = self.centres[keep]
+        self.boundaries = {kind: replace(where, presence=where.presence[keep], times=where.times[keep])
+                           for kind, where in self.boundaries.items()}
         return out
 
 
@@ -174,7 +183,7 @@ class LiveTimeline:
             for group, sizes in lanes_of(model.classes, median_sizes(model.classes, model.median_seconds, hop))
         ]
         self.model = model
-        self.hold = OnsetHold(model.classes, model.onset_radius) if model.onset_radius else None
+        self.hold = BoundaryHold(model.classes, model.boundary_radius) if model.boundary_radius else None
         if self.layout.pad:
             self._slide(np.zeros(self.layout.pad, dtype=np.float32))
 
@@ -198,12 +207,12 @@ class LiveTimeline:
     def _decide(self, final: bool, seconds: float = 0.0) -> list[Decision]:
         """Every lane's decisions on the windows scored since the last call, in the order of the cells that decided them."""
         starts, probabilities = self.slider.take()
-        probabilities, onsets = self.model.split_onsets(starts, probabilities)
+        probabilities, boundaries = self.model.split_boundaries(starts, probabilities)
         starts = self.layout.seconds(np.asarray(starts, dtype=np.float64))
         decisions = sorted([d for lane in self.lanes for d in lane.take(starts, probabilities, final, seconds)],
                            key=lambda d: d.at)
         if self.hold is None:
             return decisions
-        if onsets is not None and len(starts):
-            self.hold.add(starts + self.layout.length / 2, onsets)
+        if len(starts):
+            self.hold.add(starts + self.layout.length / 2, boundaries)
         return self.hold.release(decisions, final, min(lane.untold_from() for lane in self.lanes))

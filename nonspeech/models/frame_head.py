@@ -1,8 +1,10 @@
 """The detector's head: per-column class logits from the frozen body's column embeddings, by 1-D convolutions over
 time (a bounded context, so a column scores the same in a scene or in a stream), a clip's logits and, optionally,
-where in each column an event begins."""
+where in each column events begin and end."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -24,18 +26,20 @@ class FrameHead(nn.Module):
     """Column embeddings (B, dims, columns) to per-column logits (B, classes, columns) by `frame_logits`: the mean of
     `members` convolution stacks, each from its own initialisation and trained on its own loss (an ensemble). The
     module's output is a clip's logits (B, classes): each class's highest column of those or, with `clip_context`, of
-    a stack of its own that reads each column beside the mean of the `clip_context` columns on either side of it. With
-    `onsets`, an onset stack gives per column and class whether an event begins in it and where (`onset_logits`)."""
+    a stack of its own that reads each column beside the mean of the `clip_context` columns on either side of it. Each
+    of the `boundaries` (kinds: onset, offset) has a stack giving per column and class whether an event begins (or
+    ends) in it and where (`boundary_logits`)."""
 
     def __init__(
         self, n_classes: int, dims: int, hidden: int, layers: int, kernel: int, dropout: float, members: int,
-        clip_context: int, onsets: bool,
+        clip_context: int, boundaries: list[str],
     ) -> None:
         super().__init__()
         self.head = nn.ModuleList([conv_stack(n_classes, dims, hidden, layers, kernel, dropout) for _ in range(members)])
         self.clip_context = clip_context
         self.clip_head = conv_stack(n_classes, 2 * dims, hidden, layers, kernel, dropout) if clip_context else None
-        self.onset_head = conv_stack(2 * n_classes, dims, hidden, layers, kernel, dropout) if onsets else None
+        self.boundary_heads = nn.ModuleDict({kind: conv_stack(2 * n_classes, dims, hidden, layers, kernel, dropout)
+                                             for kind in boundaries})
 
     def with_context(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 2 dims, columns): each column, then the mean of the columns within clip_context of it."""
@@ -56,10 +60,10 @@ class FrameHead(nn.Module):
         """Per-column logits (B, classes, columns), the members' mean."""
         return torch.stack([member(x) for member in self.head]).mean(dim=0)
 
-    def onset_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 2, classes, columns): per column and class, the logit that an event of the class begins in it, and the
-        logit of where (a sigmoid of it: the fraction of the column before the onset)."""
-        logits = self.onset_head(x)
+    def boundary_logits(self, x: torch.Tensor, kind: str) -> torch.Tensor:
+        """(B, 2, classes, columns): per column and class, the logit that an event of the class has its boundary
+        `kind` (onset, offset) in it, and the logit of where (a sigmoid of it: the fraction of the column before it)."""
+        logits = self.boundary_heads[kind](x)
         return logits.reshape(len(x), 2, -1, logits.shape[-1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,9 +73,9 @@ class FrameHead(nn.Module):
 
 def frame_head(
     n_classes: int, dims: int = 384, hidden: int = 128, layers: int = 2, kernel: int = 3, dropout: float = 0.2,
-    members: int = 1, clip_context: int = 0, onsets: bool = False,
+    members: int = 1, clip_context: int = 0, boundaries: Sequence[str] = (),
 ) -> FrameHead:
     """A detector head of `layers` convolutions of `kernel` columns and `hidden` channels (0 layers: linear), the mean
-    of `members` of them; with `clip_context`, a clip stack beside them (a clip's logits; 0: the members'); with
-    `onsets`, an onset stack."""
-    return FrameHead(n_classes, dims, hidden, layers, kernel, dropout, members, clip_context, onsets)
+    of `members` of them; with `clip_context`, a clip stack beside them (a clip's logits; 0: the members'); a
+    boundary stack for each of `boundaries` (the kinds of boundary its training targets hold: onset, offset)."""
+    return FrameHead(n_classes, dims, hidden, layers, kernel, dropout, members, clip_context, list(boundaries))

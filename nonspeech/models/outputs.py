@@ -39,14 +39,14 @@ def class_probabilities(logits: Tensor, output: str, negative: int | None) -> Te
     return torch.cat([targets[:, :negative], other, targets[:, negative:]], -1)
 
 
-def class_onsets(logits: Tensor, negative: int | None) -> Tensor:
-    """An onset stack's logits (B, 2, target classes, columns) as (B, columns, classes, 2): the probability that an
-    event of each class begins in the column and where (the fraction of the column before it), 0 for the class at
-    index `negative`."""
-    onsets = torch.sigmoid(logits).permute(0, 3, 2, 1)
+def class_boundaries(logits: Tensor, negative: int | None) -> Tensor:
+    """A boundary stack's logits (B, 2, target classes, columns) as (B, columns, classes, 2): the probability that an
+    event of each class begins (or ends) in the column and where (the fraction of the column before it), 0 for the
+    class at index `negative`."""
+    where = torch.sigmoid(logits).permute(0, 3, 2, 1)
     if negative is None:
-        return onsets
-    return torch.cat([onsets[:, :, :negative], torch.zeros_like(onsets[:, :, :1]), onsets[:, :, negative:]], dim=2)
+        return where
+    return torch.cat([where[:, :, :negative], torch.zeros_like(where[:, :, :1]), where[:, :, negative:]], dim=2)
 
 
 def prior_logits(weights: Tensor, counts: np.ndarray, negative: int | None) -> Tensor:

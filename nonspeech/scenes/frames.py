@@ -1,6 +1,6 @@
 """Frame embeddings of a scene set by the frozen AudioSet body, with strong labels at the body's column rate: per
 scene the body's columns (dims, columns), each target class's share of every column that its events cover, and
-where in a column each event begins."""
+where in a column each event begins and ends."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import zarr
 
 from nonspeech.data.audio import load_clips
 from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_clip_array, from_pcm16, open_waveforms
+from nonspeech.events import BOUNDARIES
 from nonspeech.features.efficientat_mel import SAMPLE_RATE, EfficientATMel
 from nonspeech.features.embed import embedding_spec
 from nonspeech.inference.sliding import column_grid
@@ -61,15 +62,18 @@ def frame_targets(events: pd.DataFrame, targets: list[str], columns: int, length
     return np.clip(share, 0.0, 1.0)
 
 
-def onset_targets(events: pd.DataFrame, targets: list[str], columns: int, length: float, start: float) -> np.ndarray:
-    """(targets, columns): where in each column [start + j length, start + (j + 1) length) an event (onset, label) of
-    each target class begins, as the fraction of the column before it; NaN where none begins (the last, if several)."""
-    onsets = np.full((len(targets), columns), np.nan, dtype=np.float32)
-    for onset, label in events[["onset", "label"]].itertuples(index=False):
-        column = int(np.floor((onset - start) / length))
+def boundary_targets(
+    events: pd.DataFrame, kind: str, targets: list[str], columns: int, length: float, start: float,
+) -> np.ndarray:
+    """(targets, columns): where in each column [start + j length, start + (j + 1) length) an event of each target
+    class has its boundary `kind` (the events' column of that name: onset or offset), as the fraction of the column
+    before it; NaN where none has (the last, if several)."""
+    where = np.full((len(targets), columns), np.nan, dtype=np.float32)
+    for at, label in events[[kind, "label"]].itertuples(index=False):
+        column = int(np.floor((at - start) / length))
         if label in targets and 0 <= column < columns:
-            onsets[targets.index(label), column] = (onset - start) / length - column
-    return onsets
+            where[targets.index(label), column] = (at - start) / length - column
+    return where
 
 
 def embed_into(out: zarr.Array, blocks: Iterator[np.ndarray], embedder: AudioSetEmbedder, frontend: EfficientATMel) -> None:
@@ -92,10 +96,11 @@ def compute_frames(
     width: float, tags: bool, time_stride: int, window_seconds: float, out_path: Path,
 ) -> dict[str, object]:
     """Write out_path, a zarr group: `embeddings` (scenes, dims, columns) float16 and `targets` (scenes, target
-    classes, columns) float16, the strong labels; `onsets` (scenes, target classes, columns) float16, where events
-    begin (onset_targets); `clip_embeddings` (clips, dims, columns) of the manifest's clips
+    classes, columns) float16, the strong labels; `boundaries` (scenes, boundary kinds, target classes, columns)
+    float16, where events begin and end (boundary_targets of the kinds in events.BOUNDARIES); `clip_embeddings` (clips, dims, columns) of the manifest's clips
     (window_seconds long), `clip_targets` (clips, target classes), their weak labels, and `clip_folds` (clips,),
-    each clip's CV fold (-1: test); with the embedding spec, the column length and start, and the targets' names."""
+    each clip's CV fold (-1: test); with the embedding spec, the column length and start, and the targets' and
+    boundary kinds' names."""
     start = time.perf_counter()
     pcm, peak, stored = open_waveforms(scenes_dir / "waveforms.zarr")
     files, clip_length = list(manifest["file"]), int(round(SAMPLE_RATE * window_seconds))
@@ -112,6 +117,7 @@ def compute_frames(
     attrs = {
         "embedding": {**spec, "frames": True, "time_stride": time_stride, "window_seconds": window_seconds},
         "column_seconds": length, "column_start": first, "targets": targets, "scene_seconds": stored["seconds"],
+        "boundaries": list(BOUNDARIES),
         "versions": {p: version(p) for p in ("torch", "numpy", "zarr")},
     }
     zarr.open_group(out_path, mode="w", attributes=attrs)
@@ -125,9 +131,10 @@ def compute_frames(
     create_clip_array(out_path / "targets", (len(scenes), len(targets), columns), "float16", {})[:] = np.stack([
         frame_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]
     ]).astype(np.float16)
-    create_clip_array(out_path / "onsets", (len(scenes), len(targets), columns), "float16", {})[:] = np.stack([
-        onset_targets(by_scene.get(name, events.iloc[:0]), targets, columns, length, first) for name in scenes["scene"]
-    ]).astype(np.float16)
+    create_clip_array(out_path / "boundaries", (len(scenes), len(BOUNDARIES), len(targets), columns), "float16",
+                      {})[:] = np.stack([
+        [boundary_targets(by_scene.get(name, events.iloc[:0]), kind, targets, columns, length, first) for kind in BOUNDARIES]
+        for name in scenes["scene"]]).astype(np.float16)
     create_clip_array(out_path / "clip_targets", (len(manifest), len(targets)), "float16", {})[:] = clip_targets(
         manifest["label"], targets)
     create_clip_array(out_path / "clip_folds", (len(manifest),), "int16", {})[:] = fold_of_row.astype(np.int16)
