@@ -79,8 +79,7 @@ def clips_of(group: zarr.Group, folds: np.ndarray, stats: dict[str, list[float]]
 
 def out_of_fold(
     group: zarr.Group, embeddings: np.ndarray, targets: np.ndarray, boundaries: dict[str, np.ndarray],
-    scenes: pd.DataFrame,
-    model_args: dict, cfg: HeadTraining, attrs: dict, negative: int | None,
+    scenes: pd.DataFrame, model_args: dict, cfg: HeadTraining, attrs: dict, negative: int | None,
 ) -> tuple[dict[str, Columns], np.ndarray]:
     """Every CV scene scored by the head trained on the other folds' scenes (and isolated clips), and every isolated
     clip of a CV fold (clip probabilities of frames.zarr's clips; NaN for the test split's)."""
@@ -110,8 +109,8 @@ def train_detector(
     """Write out_dir/model.pt (the head on every CV fold's scenes, with the frozen body, normalisation, per-class
     thresholds and median filters chosen out of fold, at segment precision `precision` where they can, for timelines
     at a hop of 1 / hops column, and with boundary stacks, events' starts and ends moved to the likeliest onset and
-    offset within boundary_radius[kind] columns) and out_dir/out_of_fold.npz (save_out_of_fold: the CV scenes and isolated clips scored
-    out of fold)."""
+    offset within boundary_radius[kind] columns) and out_dir/out_of_fold.npz (save_out_of_fold: the CV scenes and
+    isolated clips scored out of fold)."""
     if hops < 1:
         raise ValueError(f"detector hops_per_column {hops}: must be at least 1 (one span per column)")
     start = time.perf_counter()

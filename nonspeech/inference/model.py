@@ -129,7 +129,8 @@ class LoadedModel:
         probabilities, boundaries = self.split_boundaries(starts, probabilities)
         if self.median_seconds:
             probabilities = median_filtered(probabilities, self.classes, self.median_seconds, hop_seconds)
-        return Windows(layout.seconds(starts), probabilities, recording.seconds, layout.length, recording.warning, boundaries)
+        return Windows(layout.seconds(starts), probabilities, recording.seconds, layout.length, recording.warning,
+                       boundaries)
 
     def split_boundaries(self, starts: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, dict[str, Boundaries]]:
         """A timeline framer's window scores (windows, classes), followed per boundary stack by its boundaries
