@@ -128,7 +128,8 @@ def main() -> None:
     print(f"{args.model}: {len(scenes)} scenes, {seconds / 60:.1f} min, blocks of {args.block:g} s, hop {hop:g} s, "
           f"one thread")
     print(f"look-ahead of the model (half its {model.features['seconds']:g} s window, the class's median filter's "
-          f"half or the onset radius ({model.boundary_radius.get('onset', 0.0):.2f} s), one hop): " + ", ".join(f"{label} {s:.2f} s" for label, s in ahead.items() if label != NEGATIVE))
+          f"half or the onset radius ({model.boundary_radius.get('onset', 0.0):.2f} s), one hop): "
+          + ", ".join(f"{label} {s:.2f} s" for label, s in ahead.items() if label != NEGATIVE))
     print(f"onset line after the true onset: {spread('onset')}; beyond its class's look-ahead: {spread('beyond')}; "
           f"{len(found['onset'])} of {total} target events")
     print(f"  of which heard: the stretch that decided it ends {spread('heard')} after the true onset")

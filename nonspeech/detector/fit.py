@@ -66,9 +66,9 @@ def fit_head(
 ) -> nn.Module:
     """A frame_head trained on normalised embeddings (scenes, dims, columns) against targets (scenes, classes,
     columns) and, for each boundary stack, boundaries[kind] (the same shape: where in each column an event begins or
-    ends, NaN where none; a kind missing is a ValueError),
-    plus, with cfg.weak_weight, each class's highest column of isolated clips (normalised embeddings, clip targets)
-    against the clip's labels, a batch of clips per step; returned on the CPU in eval mode."""
+    ends, NaN where none; a kind missing is a ValueError), plus, with cfg.weak_weight, each class's highest column of
+    isolated clips (normalised embeddings, clip targets) against the clip's labels, a batch of clips per step;
+    returned on the CPU in eval mode."""
     device = resolve_device(cfg.device)
     torch.manual_seed(cfg.seed)
     model = build_model("frame_head", n_classes, **model_args).to(device)
@@ -85,12 +85,13 @@ def fit_head(
     for _ in range(cfg.epochs):
         for batch in torch.randperm(len(x), generator=generator).split(cfg.batch_size):
             batch = batch.to(device)
-            logits = model.stack_logits(x[batch])  # each stack on its own loss
+            inputs = x[batch]
+            logits = model.stack_logits(inputs)  # each stack on its own loss
             target = y[batch].expand_as(logits)
             weight = 1.0 + (cfg.positive_weight - 1.0) * target
             loss = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
             for kind in model.boundary_heads:
-                loss = loss + boundary_loss(model.boundary_logits(x[batch], kind), where[kind][batch], cfg.boundary_weight)
+                loss = loss + boundary_loss(model.boundary_logits(inputs, kind), where[kind][batch], cfg.boundary_weight)
             if cfg.weak_weight and len(clip_x):
                 pick = torch.randint(0, len(clip_x), (cfg.batch_size,), generator=generator).to(device)
                 clip_logits = model.stack_logits(clip_x[pick]).amax(dim=-1)

@@ -143,8 +143,10 @@ class BoundaryHold:
         while self.held:
             decision = self.held[0]
             event, key = decision.event, (decision.event.label, decision.event.start)
-            kinds = {kind: where for kind, where in self.boundaries.items()
-                     if (BOUNDARIES[kind] == "start" and key not in self.starts) or (BOUNDARIES[kind] == "end" and decision.closed)}
+            placing = {"end"} if decision.closed else set()  # the edges still to place: a closed event's end...
+            if key not in self.starts:  # ...and the start, unless its onset line placed it
+                placing.add("start")
+            kinds = {kind: where for kind, where in self.boundaries.items() if BOUNDARIES[kind] in placing}
             last = self.centres[-1] if len(self.centres) else -math.inf
             if not final and any(last < getattr(event, BOUNDARIES[kind]) + where.radius for kind, where in kinds.items()):
                 break

@@ -97,8 +97,8 @@ def compute_frames(
 ) -> dict[str, object]:
     """Write out_path, a zarr group: `embeddings` (scenes, dims, columns) float16 and `targets` (scenes, target
     classes, columns) float16, the strong labels; `boundaries` (scenes, boundary kinds, target classes, columns)
-    float16, where events begin and end (boundary_targets of the kinds in events.BOUNDARIES); `clip_embeddings` (clips, dims, columns) of the manifest's clips
-    (window_seconds long), `clip_targets` (clips, target classes), their weak labels, and `clip_folds` (clips,),
+    float16, where events begin and end (boundary_targets of the kinds in events.BOUNDARIES); `clip_embeddings`
+    (clips, dims, columns) of the manifest's clips (window_seconds long), `clip_targets` (clips, target classes), their weak labels, and `clip_folds` (clips,),
     each clip's CV fold (-1: test); with the embedding spec, the column length and start, and the targets' and
     boundary kinds' names."""
     start = time.perf_counter()
