@@ -5,9 +5,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nonspeech.features.efficientat_mel import EfficientATMel
 from nonspeech.features.logmel import LogMel, centred_max
-from nonspeech.inference.sliding import centre_classifier, shared_framer, slide, window_means
-from nonspeech.models.efficientat import ChannelGate, MobileNetAT, centred_mean, localise_gates
+from nonspeech.inference.columns import column_framer
+from nonspeech.inference.sliding import (
+    Slider,
+    audible,
+    centre_classifier,
+    shared_framer,
+    slide,
+    window_means,
+)
+from nonspeech.models.efficientat import ChannelGate, MobileNetAT, centred_mean, localise_gates, split_at_first_gate
 
 RATE = 32000
 
@@ -87,3 +96,39 @@ def test_a_span_scores_the_centre_of_each_window() -> None:
     assert width == 251 and len(starts) > 10
     np.testing.assert_allclose(scores, expected, rtol=0, atol=1e-4)
     np.testing.assert_allclose(alone, expected, rtol=0, atol=1e-4)  # the centre frames never see past the window
+
+
+def test_a_detector_computes_the_body_before_its_first_gate_once_over_a_stream() -> None:
+    """mn04's layers before its first gate are a detector framer's frames, one every 8 front-end frames (0.08 s):
+    computed block by block, the blocks cut anywhere, they equal those of the whole stream; window starts fall on
+    them, and each window's scores come from the rest of the body over its stretch."""
+    frontend = EfficientATMel()
+    network = MobileNetAT(3, 0.4).eval()
+    window = 6 * RATE
+    with torch.inference_mode():
+        localise_gates(network, lambda: network(frontend(torch.zeros(1, window))))
+        prefix, rest = split_at_first_gate(network, 128)
+        framer = column_framer(frontend, prefix, prefix, lambda x: rest(x).mean(dim=2),
+                               lambda columns: (torch.sigmoid(columns[:3]), []), window, 0.32 / 6, RATE)
+        audio = np.random.default_rng(2).normal(0, 0.1, 20 * RATE).astype(np.float32)
+        whole = framer.frames(torch.from_numpy(audio)[None])[0]
+        slider = Slider(framer, window, 0.1 * RATE, 320, 8)
+        for block in np.split(audio, [1001, 50000, 170001, 400000]):
+            slider.feed(block)
+            if slider.next_frame:  # none yet after the first 1001 samples
+                torch.testing.assert_close(slider.frames, whole[:, slider.frame_start : slider.next_frame], rtol=0,
+                                           atol=1e-5)
+        slider.finish()
+        starts, scores = slider.take()
+    assert framer.hop == 8 * 320 and slider.next_frame > 200 and len(starts) > 100
+    assert not (starts % framer.hop).any() and scores.shape == (len(starts), 3)
+
+
+def test_a_window_is_audible_when_any_of_its_samples_is_not_zero() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        samples = rng.normal(size=200) * (rng.random(200) < rng.choice([0.002, 0.02, 1.0]))
+        window = int(rng.integers(1, 60))
+        offsets = np.sort(rng.choice(201 - window, size=int(rng.integers(1, 9)), replace=False))
+        expected = [samples[o : o + window].any() for o in offsets]
+        assert audible(samples, offsets, window).tolist() == expected

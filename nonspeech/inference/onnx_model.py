@@ -18,12 +18,16 @@ from nonspeech.inference.onnx_graph import onnx_buffer
 
 
 def onnx_runner(module: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A module from (1, bins, frames) to (1, C, F, columns) run by onnxruntime on CPU with torch's thread count,
-    for any number of frames: about 3x faster than PyTorch for the mn04 body's depthwise convolutions."""
+    """A module from (1, ..., frames) to (1, ..., columns) run by onnxruntime on CPU with torch's thread count, for
+    any number of frames: about 3x faster than PyTorch for the mn04 body's depthwise convolutions."""
     with torch.inference_mode():
-        model = onnx_buffer(module, example, ("input", "output"), {"input": {2: "frames"}, "output": {3: "columns"}})
+        time = {"input": {example.dim() - 1: "frames"}, "output": {module(example).dim() - 1: "columns"}}
+        model = onnx_buffer(module, example, ("input", "output"), time)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+    # Its threads would otherwise spin after each run, taking the cores from the PyTorch ops between runs (a
+    # detector's head ran 8x slower beside them).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
     return lambda x: torch.from_numpy(session.run(None, {"input": np.ascontiguousarray(x.numpy())})[0])
 

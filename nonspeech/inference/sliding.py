@@ -2,7 +2,8 @@
 block, so memory stays bounded and almost no sample is transformed twice. Windows are scored a batch at a time
 from the frames of the stretch they cover: either exactly (each window a slice of its frames, the few frames at
 its edges recomputed from its own samples, so that it equals the window alone) or shared (the network's
-convolutional body once over the stretch, its feature map averaged over each window's frames, then the head)."""
+convolutional body once over the stretch, its feature map averaged over each window's frames, then the head). A
+detector's framer is in `columns`."""
 
 from __future__ import annotations
 
@@ -15,15 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray], np.ndarray]
+Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray | None], np.ndarray]
 SHARED_WINDOWS = 8  # window lengths of starts per pass of the shared body: 12% recomputed, peak memory +40 MB
-# A detector's columns depend on audio well beyond its window (every squeeze-excitation layer gates over 6 s of the
-# layer before), so each batch's stretch is fixed by the stream alone: the windows starting in 0.5 s (at least 8
-# windows: 0.64 s at the 0.08 s hop), with 6 s of audio before them. `predict --window` and `listen` then compute the
-# same columns, and a decision waits at most a batch more than the window's half (docs/listen.md: what they cost
-# and gave beside other settings).
-DETECTOR_BATCH_SECONDS = 0.5
-DETECTOR_HISTORY_SECONDS = 6.0
 
 
 @dataclass(frozen=True)
@@ -31,9 +25,9 @@ class Framer:
     """How a model reads windows: `frames` maps samples (B, n) to (B, bins, frames) every `hop` samples, frame g
     centred at sample g * hop and depending only on samples within `margin` (a multiple of hop) of it; `score` maps
     the frames of a stretch (bins, frames), the first frames in it of windows of `window_frames` frames and their
-    samples (windows, samples) to class probabilities (windows, classes); windows whose starts lie within
-    `batch_span` samples are scored together (0: a fixed number of windows), from a stretch that begins `history`
-    frames before the first of them (where the stream has them)."""
+    samples (windows, samples; None unless `reads_samples`) to class probabilities (windows, classes); windows whose
+    starts lie within `batch_span` samples are scored together (0: a fixed number of windows), from a stretch that
+    begins `history` frames before the first of them (where the stream has them)."""
 
     frames: Callable[[torch.Tensor], torch.Tensor]
     hop: int
@@ -42,6 +36,7 @@ class Framer:
     score: Scorer
     batch_span: int = 0
     history: int = 0
+    reads_samples: bool = True
 
 
 def waveform_framer(probabilities: Callable[[np.ndarray], np.ndarray], window: int) -> Framer:
@@ -60,13 +55,22 @@ def window_count(n_samples: int, window: int, hop: float, grid: int) -> int:
     return count + (start_sample(count - 1, hop, grid) + window < n_samples)
 
 
+def audible(samples: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
+    """Whether each window of samples [offset, offset + window) (offsets ascending) holds a nonzero sample: one pass
+    over the samples they cover, split where a window begins or ends."""
+    edges = np.unique(np.concatenate([offsets, offsets + window]))
+    parts = np.logical_or.reduceat(samples[edges[0] : edges[-1]] != 0, edges[:-1] - edges[0])
+    first, last = np.searchsorted(edges, offsets), np.searchsorted(edges, offsets + window)
+    return np.array([parts[a:b].any() for a, b in zip(first, last)])
+
+
 class Slider:
     """The state of one pass over a stream: unconsumed samples, computed frames, and the windows cut and scored but
     not yet taken. Windows are scored a batch at a time: `batch_size` windows, or more when the framer asks for a
-    longer `batch_span`."""
+    longer `batch_span`. Their starts are rounded to the grid, or to the framer's frames where those are coarser."""
 
     def __init__(self, framer: Framer, window: int, hop: float, grid: int, batch_size: int) -> None:
-        self.framer, self.window, self.hop, self.grid = framer, window, hop, grid
+        self.framer, self.window, self.hop, self.grid = framer, window, hop, max(grid, framer.hop)
         self.batch_size = max(batch_size, math.ceil(framer.batch_span / hop))
         self.samples = np.zeros(0, dtype=np.float32)
         self.sample_start = 0  # global index of samples[0]
@@ -138,17 +142,18 @@ class Slider:
         first = starts // self.framer.hop - self.frame_start
         lo = max(0, first[0] - self.framer.history)
         stretch = self.frames[:, lo : first[-1] + self.framer.window_frames]
-        samples = np.stack([self.samples[s - self.sample_start : s - self.sample_start + self.window] for s in starts])
-        loud = samples.any(axis=1, keepdims=True)
-        self.scored.append((starts, self.framer.score(stretch, first - lo, samples) * loud))
+        offsets = starts - self.sample_start
+        loud = audible(self.samples, offsets, self.window)
+        samples = np.stack([self.samples[o : o + self.window] for o in offsets]) if self.framer.reads_samples else None
+        self.scored.append((starts, self.framer.score(stretch, first - lo, samples) * loud[:, None]))
 
 
 def slide(
     blocks: Iterable[np.ndarray], framer: Framer, window: int, hop: float, grid: int, batch_size: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start samples and probabilities (windows, classes) of windows of `window` samples every `hop` samples (each
-    start rounded to a multiple of grid) over a stream of sample blocks; the last window reaches the end and is
-    zero-padded; windows of digital silence score 0 for every class."""
+    start rounded to a multiple of grid, or of the framer's hop where coarser) over a stream of sample blocks; the
+    last window reaches the end and is zero-padded; windows of digital silence score 0 for every class."""
     slider = Slider(framer, window, hop, grid, batch_size)
     for block in blocks:
         slider.feed(block)
@@ -251,37 +256,8 @@ def shared_framer(
     hop, margin, width = frame_layout(frontend, window)
     pooled = centre_pooling(body, frontend.fb.shape[1], width, centre)
 
-    def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray | None) -> np.ndarray:
         columns = body(frontend.per_clip(stretch[None], span=width))[0].float().mean(dim=1)
         return head(pooled(columns, torch.from_numpy(firsts)))
 
-    return Framer(frontend.frames, hop, margin, width, score, SHARED_WINDOWS * window)
-
-
-def column_framer(
-    frontend: nn.Module, body: Callable[[torch.Tensor], torch.Tensor],
-    outputs: Callable[[torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]], window: int, centre: float, rate: int,
-) -> Framer:
-    """A detector's framer: `body` once over the frames of a batch of windows, as for shared_framer, then `outputs` of
-    its columns (C, columns): per-column class probabilities (classes, columns) and, from each boundary stack, its
-    boundaries (classes, columns, 2: the probability that an event begins (ends) in the column, and the fraction of
-    it before). Each window scores the `centre` fraction in its middle (one column: that column, or the two it
-    straddles, by overlap), followed, per boundary stack, by the boundaries of the column holding its centre frame:
-    their probabilities, then their times in seconds after the window's start (windows, classes + 2 classes each)."""
-    hop, margin, width = frame_layout(frontend, window)
-    bins = frontend.fb.shape[1]
-    pooled = centre_pooling(body, bins, width, centre)
-    with torch.inference_mode():
-        stride, phase = column_grid(body, bins)
-
-    def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray) -> np.ndarray:
-        probabilities, boundaries = outputs(body(stretch[None])[0])
-        parts = [pooled(probabilities, torch.from_numpy(firsts)).numpy()]
-        held = np.minimum(np.floor((firsts + (width - 1) / 2 - phase) / stride).astype(int), probabilities.shape[1] - 1)
-        for stack in boundaries:
-            where = stack[:, held].numpy()  # (classes, windows, 2)
-            parts += [where[..., 0].T, (((held + where[..., 1]) * stride + phase - firsts) * hop / rate).T]
-        return np.concatenate(parts, axis=1)
-
-    return Framer(frontend.frames, hop, margin, width, score, int(round(DETECTOR_BATCH_SECONDS * rate)),
-                  int(round(DETECTOR_HISTORY_SECONDS * rate / hop)))
+    return Framer(frontend.frames, hop, margin, width, score, SHARED_WINDOWS * window, reads_samples=False)

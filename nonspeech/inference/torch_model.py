@@ -18,12 +18,13 @@ from torch import nn
 from nonspeech.decisions import check_rule
 from nonspeech.errors import ModelError
 from nonspeech.features.frontends import input_bins
+from nonspeech.inference.columns import column_framer
 from nonspeech.inference.model import LoadedModel, clip_samples
 from nonspeech.inference.preprocessing import preprocessing
-from nonspeech.inference.sliding import Framer, centre_classifier, column_framer, exact_framer, shared_framer
+from nonspeech.inference.sliding import Framer, centre_classifier, exact_framer, shared_framer
 from nonspeech.labels import negative_index
 from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
-from nonspeech.models.efficientat import localise_gates
+from nonspeech.models.efficientat import localise_gates, split_at_first_gate
 from nonspeech.models.fused import for_inference
 from nonspeech.models.outputs import class_boundaries, class_probabilities
 
@@ -156,8 +157,9 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
     network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
     feature map's centre `span` seconds only, and describe those. A detector's timeline is its per-column
-    probabilities (the body once over each stretch, then its head), each window scoring the column at its centre,
-    followed, from each boundary stack, by that column's onsets or offsets (sliding.column_framer)."""
+    probabilities (the body's layers before its first gate once over the recording, the rest once over each
+    stretch, then its head), each window scoring the column at its centre, followed, from each boundary stack, by
+    that column's onsets or offsets (columns.column_framer)."""
     features = dict(checkpoint["features"])
     if span is not None and not 0 < span <= features["seconds"]:
         raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
@@ -184,13 +186,14 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
 
     def detector_framer() -> Framer:
         embedder, normalize = after_frontend
-        body = FeatureMap(copy.deepcopy(embedder)).requires_grad_(False)
+        prefix, rest = split_at_first_gate(copy.deepcopy(embedder.network).requires_grad_(False), frontend.fb.shape[1])
         with torch.inference_mode():
             example = frontend(torch.zeros(1, window))
-        run_body = body_runner(body, example, bf16)
+            middle = prefix(example)
+        run_prefix, run_rest = body_runner(prefix, example, bf16), body_runner(rest, middle, bf16)
 
         def columns(x: torch.Tensor) -> torch.Tensor:
-            return run(embedder.from_columns, run(run_body, x).mean(dim=2))
+            return run(embedder.from_columns, run(run_rest, x).mean(dim=2))
 
         def column_outputs(cols: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
             x = run(normalize, cols[None])
@@ -199,7 +202,8 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
                 class_boundaries(run(functools.partial(network.boundary_logits, kind=kind), x), negative)[0].transpose(0, 1)
                 for kind in boundary_radius]
 
-        return column_framer(frontend, columns, column_outputs, window, centre, features["sample_rate"])
+        return column_framer(frontend, prefix, lambda x: run(run_prefix, x), columns, column_outputs, window, centre,
+                             features["sample_rate"])
 
     @functools.cache
     def framer() -> Framer:

@@ -163,6 +163,23 @@ def localise_gates(model: nn.Module, probe: Callable[[], object]) -> nn.Module:
     return model
 
 
+def split_at_first_gate(network: MobileNetAT, bins: int) -> tuple[nn.Sequential, nn.Sequential]:
+    """The body, log-mels (B, bins, frames) to the feature map (B, C, F, columns), as two modules run one after the
+    other: the layers before the first squeeze-excitation gate, whose columns depend only on nearby frames, to
+    (B, rows, columns) (channels and frequency as rows), then the rest. They share the network's layers."""
+    layers = list(network.features)
+    first = next(i for i, layer in enumerate(layers) if any(isinstance(m, SqueezeExcite) for m in layer.modules()))
+    if layers[first].shortcut:
+        raise ValueError(f"block {first} adds its input to its output: its gate cannot split the body")
+    block = list(layers[first].block)
+    gate = next(i for i, layer in enumerate(block) if isinstance(layer, SqueezeExcite))
+    prefix = nn.Sequential(nn.Unflatten(1, (1, bins)), *layers[:first], *block[:gate])
+    with torch.no_grad():
+        shape = prefix(torch.zeros(1, bins, 64)).shape[1:3]
+    return (nn.Sequential(*prefix, nn.Flatten(1, 2)),
+            nn.Sequential(nn.Unflatten(1, tuple(shape)), *block[gate:], *layers[first + 1:]))
+
+
 def finer_time(network: MobileNetAT, time_stride: int) -> MobileNetAT:
     """The network with its last strided convolutions keeping the time axis (stride (2, 1)), so that a column of its
     feature map is `time_stride` frames instead of 32; the weights are unchanged. ValueError for other strides."""
