@@ -2,7 +2,7 @@
 
 Modes: files (a batch of demo files); window (one long file in windows every --hop seconds: the front end once
 over the recording, the network's body once over its frames, the head on each window's average of its feature
-map, what `predict --window` does); window-exact (the same windows, each a slice of the frames through the whole
+map, what `predict --window` does, --threads batches side by side on one thread each); window-exact (the same windows, each a slice of the frames through the whole
 network: `predict --window --exact`); window-waveform (the same windows cut from the waveform, each through the
 whole model: the path ONNX models take);
 breakdown (the time of `files` per step); memory (peak RSS of `predict --window` on a --memory-minutes file,
@@ -136,9 +136,11 @@ def measure(mode: str, ckpt: dict, files: list[Path], long_path: Path, long_seco
         return f"files:  {seconds / wall:5.0f}x real time ({len(files) / wall:.1f} files/s)"
     if mode == "window-waveform":
         model = LoadedModel(model.classes, model.features, model.probabilities)  # no framer: each window's waveform
+    torch.set_num_threads(1)  # as predict --window: --threads batches of windows side by side, one thread each
     cpu = time.process_time()
-    windows, wall = timed(lambda: model.timeline(long_path, args.hop), args.repeats)
+    windows, wall = timed(lambda: model.timeline(long_path, args.hop, workers=args.threads), args.repeats)
     cpu = (time.process_time() - cpu) / args.repeats / args.threads
+    torch.set_num_threads(args.threads)
     return (f"{mode}: {long_seconds / wall:5.0f}x real time ({len(windows.starts)} windows in {wall:.1f} s; "
             f"by CPU time / threads: {long_seconds / cpu:.0f}x)")
 

@@ -57,8 +57,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads", type=positive(int), metavar="N",
-        help="CPU threads for the PyTorch and onnxruntime network (default: one per core; listen: 1); on a machine busy "
-        "with other work, 1 is several times faster (no thread waits for another that is descheduled)",
+        help="CPU threads for the PyTorch and onnxruntime network (default: one per core; listen: 1); predict --window "
+        "scores that many batches of windows side by side, one thread each",
     )
 
 

@@ -61,10 +61,12 @@ def run_predict(args: argparse.Namespace) -> int:
     if per_file_out and args.out is None:
         raise OptionError("--format audacity writes one label track per recording: with several, give --out")
     names = plan_predict(args.out, args.plot, files, per_file_out)
-    if args.threads:
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    threads = args.threads or torch.get_num_threads()
+    # a timeline scores its batches of windows on that many threads side by side, one thread each: faster than
+    # splitting each batch's small convolutions between threads
+    torch.set_num_threads(1 if args.window else threads)
     model = load_model(args.model or DEFAULT_MODEL, args.onnx, args.model is not None, args.bf16, args.exact,
                        args.window, args.span)
     if args.onnx is not None and not model.thresholds and args.threshold is None:
@@ -76,7 +78,7 @@ def run_predict(args: argparse.Namespace) -> int:
             print(f"note: {NO_ONNXRUNTIME}", file=sys.stderr)
         columns = list(records.WINDOW_COLUMNS)
         classified = records.timeline_results(model, files, hop, args.threshold, args.hysteresis, args.min_duration,
-                                              args.pool, args.plot, names, report)
+                                              args.pool, args.plot, names, report, threads)
     else:
         k, n = args.top_k or 1, len(model.classes)
         if k > n:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import platform
+
 import numpy as np
+import pytest
 import torch
 
 from nonspeech.features.efficientat_mel import EfficientATMel
 from nonspeech.features.logmel import LogMel, centred_max
 from nonspeech.inference.columns import column_framer
+from nonspeech.inference.heap import malloc_trim, release_free_memory
 from nonspeech.inference.sliding import (
+    Framer,
     Slider,
     audible,
     centre_classifier,
@@ -98,18 +104,24 @@ def test_a_span_scores_the_centre_of_each_window() -> None:
     np.testing.assert_allclose(alone, expected, rtol=0, atol=1e-4)  # the centre frames never see past the window
 
 
+def detector_framer(window: int) -> Framer:
+    """A detector framer on a randomly initialised mn04 with localised gates and a head of its first 3 columns."""
+    frontend = EfficientATMel()
+    network = MobileNetAT(3, 0.4).eval()
+    with torch.inference_mode():
+        localise_gates(network, lambda: network(frontend(torch.zeros(1, window))))
+        prefix, rest = split_at_first_gate(network, 128)
+        return column_framer(frontend, prefix, prefix, lambda x: rest(x).mean(dim=2),
+                             lambda columns: (torch.sigmoid(columns[:3]), []), window, 0.32 / 6, RATE)
+
+
 def test_a_detector_computes_the_body_before_its_first_gate_once_over_a_stream() -> None:
     """mn04's layers before its first gate are a detector framer's frames, one every 8 front-end frames (0.08 s):
     computed block by block, the blocks cut anywhere, they equal those of the whole stream; window starts fall on
     them, and each window's scores come from the rest of the body over its stretch."""
-    frontend = EfficientATMel()
-    network = MobileNetAT(3, 0.4).eval()
     window = 6 * RATE
+    framer = detector_framer(window)
     with torch.inference_mode():
-        localise_gates(network, lambda: network(frontend(torch.zeros(1, window))))
-        prefix, rest = split_at_first_gate(network, 128)
-        framer = column_framer(frontend, prefix, prefix, lambda x: rest(x).mean(dim=2),
-                               lambda columns: (torch.sigmoid(columns[:3]), []), window, 0.32 / 6, RATE)
         audio = np.random.default_rng(2).normal(0, 0.1, 20 * RATE).astype(np.float32)
         whole = framer.frames(torch.from_numpy(audio)[None])[0]
         slider = Slider(framer, window, 0.1 * RATE, 320, 8)
@@ -132,3 +144,31 @@ def test_a_window_is_audible_when_any_of_its_samples_is_not_zero() -> None:
         offsets = np.sort(rng.choice(201 - window, size=int(rng.integers(1, 9)), replace=False))
         expected = [samples[o : o + window].any() for o in offsets]
         assert audible(samples, offsets, window).tolist() == expected
+
+
+def test_batches_scored_side_by_side_give_what_one_after_another_gives() -> None:
+    """With several workers, a detector's batches are scored on a pool of threads while the next frames are
+    computed: the same windows and probabilities, in order; a scorer's error reaches the caller."""
+    window = 6 * RATE
+    framer = detector_framer(window)
+    with torch.inference_mode():
+        audio = np.random.default_rng(4).normal(0, 0.1, 30 * RATE).astype(np.float32)
+        blocks = np.split(audio, [70001, 300000, 650001])
+        alone = slide(blocks, framer, window, 0.08 * RATE, 320, 8)
+        side_by_side = slide(blocks, framer, window, 0.08 * RATE, 320, 8, workers=3)
+
+        def failing(*_: object) -> np.ndarray:
+            raise RuntimeError("scorer failed")
+
+        broken = dataclasses.replace(framer, score=failing)
+        with pytest.raises(RuntimeError, match="scorer failed"):
+            slide(blocks, broken, window, 0.08 * RATE, 320, 8, workers=2)
+    assert len(alone[0]) > 200
+    np.testing.assert_array_equal(side_by_side[0], alone[0])
+    np.testing.assert_allclose(side_by_side[1], alone[1], rtol=0, atol=1e-6)
+
+
+def test_free_heap_memory_is_given_back_where_the_c_library_can() -> None:
+    """On glibc (Linux: this machine, CI) malloc_trim is found and called; elsewhere it is skipped."""
+    assert (malloc_trim() is not None) == (platform.libc_ver()[0] == "glibc")
+    release_free_memory()

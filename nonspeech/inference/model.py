@@ -112,19 +112,19 @@ class LoadedModel:
         """The framer that slides this model over a recording's frames (or cuts windows from its waveform)."""
         return self.framer() if self.framer else waveform_framer(self.probabilities, clip_samples(self.features))
 
-    def timeline(self, path: Path, hop_seconds: float, batch_size: int = BATCH_SIZE) -> Windows:
+    def timeline(self, path: Path, hop_seconds: float, batch_size: int = BATCH_SIZE, workers: int = 1) -> Windows:
         """Probabilities of windows every hop_seconds (starts rounded to the front end's hop), streamed block by
         block, as stretches of `span` seconds centred in them (the whole window by default); the last window is
         zero-padded (with pad_edges, the recording is padded at both ends by the window less its span, halved), windows
-        of digital silence score 0 for every class; then the model's median filters, if any. Raises AudioError for an
-        unusable file."""
+        of digital silence score 0 for every class; then the model's median filters, if any. `workers` threads score
+        batches of windows side by side. Raises AudioError for an unusable file."""
         layout = self.layout()
         recording = open_recording(path, layout.rate)
         silence = [np.zeros(layout.pad, dtype=np.float32)] if layout.pad else []
         with torch.inference_mode():
             starts, probabilities = slide(
                 chain(silence, recording.blocks, silence), self.timeline_framer(), layout.window,
-                hop_seconds * layout.rate, layout.grid, batch_size,
+                hop_seconds * layout.rate, layout.grid, batch_size, workers,
             )
         probabilities, boundaries = self.split_boundaries(starts, probabilities)
         if self.median_seconds:

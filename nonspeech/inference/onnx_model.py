@@ -17,18 +17,22 @@ from nonspeech.inference.model import LoadedModel
 from nonspeech.inference.onnx_graph import onnx_buffer
 
 
+def session_options() -> ort.SessionOptions:
+    """onnxruntime on torch's thread count, its threads asleep between runs: spinning, they would take the cores from
+    the PyTorch ops between runs (a detector's head ran 8x slower beside them)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def onnx_runner(module: nn.Module, example: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """A module from (1, ..., frames) to (1, ..., columns) run by onnxruntime on CPU with torch's thread count, for
     any number of frames: about 3x faster than PyTorch for the mn04 body's depthwise convolutions."""
     with torch.inference_mode():
         time = {"input": {example.dim() - 1: "frames"}, "output": {module(example).dim() - 1: "columns"}}
         model = onnx_buffer(module, example, ("input", "output"), time)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
-    # Its threads would otherwise spin after each run, taking the cores from the PyTorch ops between runs (a
-    # detector's head ran 8x slower beside them).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(model, session_options(), providers=["CPUExecutionProvider"])
     return lambda x: torch.from_numpy(session.run(None, {"input": np.ascontiguousarray(x.numpy())})[0])
 
 
@@ -37,7 +41,7 @@ def onnx_model(path: Path) -> LoadedModel:
     if not Path(path).is_file():
         raise FileNotFoundError(f"ONNX model {path} not found")
     try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail, InvalidProtobuf, NoSuchFile, ...
         raise ModelError(f"{path}: not a usable ONNX model ({str(exc).strip()})") from exc
     props = session.get_modelmeta().custom_metadata_map

@@ -73,15 +73,16 @@ def file_results(model: LoadedModel, files: list[Path], k: int, threshold: float
 
 def timeline_results(
     model: LoadedModel, files: list[Path], hop: float, threshold: float | None, hysteresis: float, min_duration: float,
-    pool: str, plot: Path | None, names: dict[Path, str], notify: Notify,
+    pool: str, plot: Path | None, names: dict[Path, str], notify: Notify, workers: int = 1,
 ) -> Iterator[Result]:
-    """Score windows of each file; per file, its event rows (a row without an event when it has none but notes)
-    and its JSON record, and a PNG timeline when `plot` (per recording, by `names`, when several)."""
+    """Score windows of each file (`workers` batches of windows side by side); per file, its event rows (a row without
+    an event when it has none but notes) and its JSON record, and a PNG timeline when `plot` (per recording, by
+    `names`, when several)."""
     window_seconds = model.features["seconds"]
     thresholds = class_thresholds(model.classes, model.thresholds, threshold)
     for path in files:
         try:
-            windows = model.timeline(path, hop)
+            windows = model.timeline(path, hop, workers=workers)
         except AudioError as exc:
             yield failed(str(path), str(exc), len(WINDOW_COLUMNS), notify)
             continue

@@ -8,7 +8,10 @@ detector's framer is in `columns`."""
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +19,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nonspeech.inference.heap import release_free_memory
+
 Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray | None], np.ndarray]
 SHARED_WINDOWS = 8  # window lengths of starts per pass of the shared body: 12% recomputed, peak memory +40 MB
+RELEASE_WINDOWS = 10  # window lengths scored between giving free heap pages back: without, RSS grew (bench/README)
 
 
 @dataclass(frozen=True)
@@ -67,9 +73,11 @@ def audible(samples: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray
 class Slider:
     """The state of one pass over a stream: unconsumed samples, computed frames, and the windows cut and scored but
     not yet taken. Windows are scored a batch at a time: `batch_size` windows, or more when the framer asks for a
-    longer `batch_span`. Their starts are rounded to the grid, or to the framer's frames where those are coarser."""
+    longer `batch_span`. Their starts are rounded to the grid, or to the framer's frames where those are coarser.
+    With a `pool` of threads, batches are scored in it while the next frames are computed, at most `ahead` at once."""
 
-    def __init__(self, framer: Framer, window: int, hop: float, grid: int, batch_size: int) -> None:
+    def __init__(self, framer: Framer, window: int, hop: float, grid: int, batch_size: int,
+                 pool: Executor | None = None, ahead: int = 1) -> None:
         self.framer, self.window, self.hop, self.grid = framer, window, hop, max(grid, framer.hop)
         self.batch_size = max(batch_size, math.ceil(framer.batch_span / hop))
         self.samples = np.zeros(0, dtype=np.float32)
@@ -81,6 +89,9 @@ class Slider:
         self.cut = 0  # windows cut so far
         self.pending: list[int] = []  # starts of the windows cut but not scored
         self.scored: list[tuple[np.ndarray, np.ndarray]] = []  # (starts, probabilities) of batches not yet taken
+        self.pool, self.ahead = pool, ahead
+        self.running: deque[tuple[np.ndarray, Future]] = deque()  # batches in the pool, oldest first
+        self.released = 0  # the first start scored since free memory was last given back
 
     def feed(self, block: np.ndarray) -> None:
         """Take the next samples; compute the frames they complete and score every full batch of windows."""
@@ -103,6 +114,7 @@ class Slider:
 
     def take(self) -> tuple[np.ndarray, np.ndarray]:
         """Start samples and probabilities (windows, classes) of the windows scored since the last take."""
+        self._wait(0)
         batches, self.scored = self.scored, []
         if not batches:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
@@ -145,20 +157,44 @@ class Slider:
         offsets = starts - self.sample_start
         loud = audible(self.samples, offsets, self.window)
         samples = np.stack([self.samples[o : o + self.window] for o in offsets]) if self.framer.reads_samples else None
-        self.scored.append((starts, self.framer.score(stretch, first - lo, samples) * loud[:, None]))
+
+        def scores() -> np.ndarray:
+            with torch.inference_mode():  # thread-local: a pool's threads start without it
+                return self.framer.score(stretch, first - lo, samples) * loud[:, None]
+
+        if self.pool is None:
+            self._keep(starts, scores())
+        else:
+            self.running.append((starts, self.pool.submit(scores)))
+        self._wait(self.ahead)  # bounded memory
+
+    def _wait(self, running: int) -> None:
+        """Keep the probabilities of the oldest batches in the pool, waiting for them, until `running` are left."""
+        while len(self.running) > running:
+            starts, future = self.running.popleft()
+            self._keep(starts, future.result())
+
+    def _keep(self, starts: np.ndarray, scores: np.ndarray) -> None:
+        """Keep a batch's probabilities until taken; give free memory back every RELEASE_WINDOWS window lengths."""
+        self.scored.append((starts, scores))
+        if starts[-1] - self.released >= RELEASE_WINDOWS * self.window:
+            release_free_memory()
+            self.released = starts[-1]
 
 
 def slide(
-    blocks: Iterable[np.ndarray], framer: Framer, window: int, hop: float, grid: int, batch_size: int,
+    blocks: Iterable[np.ndarray], framer: Framer, window: int, hop: float, grid: int, batch_size: int, workers: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start samples and probabilities (windows, classes) of windows of `window` samples every `hop` samples (each
     start rounded to a multiple of grid, or of the framer's hop where coarser) over a stream of sample blocks; the
-    last window reaches the end and is zero-padded; windows of digital silence score 0 for every class."""
-    slider = Slider(framer, window, hop, grid, batch_size)
-    for block in blocks:
-        slider.feed(block)
-    slider.finish()
-    return slider.take()
+    last window reaches the end and is zero-padded; windows of digital silence score 0 for every class. With several
+    `workers`, that many threads score batches side by side (each batch as alone: the same probabilities)."""
+    with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
+        slider = Slider(framer, window, hop, grid, batch_size, pool, 2 * workers)
+        for block in blocks:
+            slider.feed(block)
+        slider.finish()
+        return slider.take()
 
 
 def frame_layout(frontend: nn.Module, window: int) -> tuple[int, int, int]:

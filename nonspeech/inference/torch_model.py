@@ -116,6 +116,21 @@ class FeatureMap(nn.Module):
         return self.network.feature_map(x)
 
 
+class ColumnLogits(nn.Module):
+    """A detector from the frames of its body's first layers (B, rows, frames) to per-column logits (B, logits,
+    columns): its head's, then each of its boundary stacks' (2 per class), in the order of `kinds`. One module, so
+    that onnxruntime runs the rest of the body and the head as one graph."""
+
+    def __init__(self, rest: nn.Module, embedder: nn.Module, normalize: nn.Module, head: nn.Module, kinds: list[str]) -> None:
+        super().__init__()
+        self.rest, self.embedder, self.normalize, self.head, self.kinds = rest, embedder, normalize, head, kinds
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        columns = self.normalize(self.embedder.from_columns(self.rest(x).mean(dim=2)))
+        stacks = [self.head.boundary_logits(columns, kind=kind).flatten(1, 2) for kind in self.kinds]
+        return torch.cat([self.head.frame_logits(columns), *stacks], dim=1)
+
+
 def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.Module, Callable]:
     """The network split for sharing between windows: (body, head), front-end frames (B, bins, frames) to the
     body's feature map (B, C, F, columns), and that map's mean over frequency and a window's columns (B, C) to
@@ -187,23 +202,20 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     def detector_framer() -> Framer:
         embedder, normalize = after_frontend
         prefix, rest = split_at_first_gate(copy.deepcopy(embedder.network).requires_grad_(False), frontend.fb.shape[1])
+        logits = ColumnLogits(rest, embedder, normalize, network, list(boundary_radius))
         with torch.inference_mode():
             example = frontend(torch.zeros(1, window))
             middle = prefix(example)
-        run_prefix, run_rest = body_runner(prefix, example, bf16), body_runner(rest, middle, bf16)
+        run_prefix, run_logits = body_runner(prefix, example, bf16), body_runner(logits, middle, bf16)
 
-        def columns(x: torch.Tensor) -> torch.Tensor:
-            return run(embedder.from_columns, run(run_rest, x).mean(dim=2))
+        def column_outputs(columns: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            n = len(columns) // (1 + 2 * len(boundary_radius))  # the head's logits, then 2 per class per stack
+            frames, *stacks = columns.split([n] + [2 * n] * len(boundary_radius))
+            return class_probabilities(frames.T, output, negative).T, [
+                class_boundaries(stack.reshape(1, 2, n, -1), negative)[0].transpose(0, 1) for stack in stacks]
 
-        def column_outputs(cols: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-            x = run(normalize, cols[None])
-            probabilities = class_probabilities(run(network.frame_logits, x)[0].T, output, negative).T
-            return probabilities, [
-                class_boundaries(run(functools.partial(network.boundary_logits, kind=kind), x), negative)[0].transpose(0, 1)
-                for kind in boundary_radius]
-
-        return column_framer(frontend, prefix, lambda x: run(run_prefix, x), columns, column_outputs, window, centre,
-                             features["sample_rate"])
+        return column_framer(frontend, prefix, lambda x: run(run_prefix, x), lambda x: run(run_logits, x),
+                             column_outputs, window, centre, features["sample_rate"])
 
     @functools.cache
     def framer() -> Framer:

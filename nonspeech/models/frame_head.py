@@ -63,8 +63,7 @@ class FrameHead(nn.Module):
     def boundary_logits(self, x: torch.Tensor, kind: str) -> torch.Tensor:
         """(B, 2, classes, columns): per column and class, the logit that an event of the class has its boundary
         `kind` (onset, offset) in it, and the logit of where (a sigmoid of it: the fraction of the column before it)."""
-        logits = self.boundary_heads[kind](x)
-        return logits.reshape(len(x), 2, -1, logits.shape[-1])
+        return self.boundary_heads[kind](x).unflatten(1, (2, -1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         columns = self.frame_logits(x) if self.clip_head is None else self.clip_columns(x)
