@@ -2,14 +2,14 @@
 
 Modes: files (a batch of demo files); window (one long file in windows every --hop seconds: the front end once
 over the recording, the network's body once over its frames, the head on each window's average of its feature
-map, what `predict --window` does, --threads batches side by side on one thread each); window-exact (the same windows, each a slice of the frames through the whole
-network: `predict --window --exact`); window-waveform (the same windows cut from the waveform, each through the
-whole model: the path ONNX models take);
-breakdown (the time of `files` per step); memory (peak RSS of `predict --window` on a --memory-minutes file,
-not run by default). Models: the default and the demo resnet size (random weights), and the two pretrained
-recipes on the efficientat front end over 6 s windows: `embed` (the frozen AudioSet mn04 body from
-../shared/pretrained and a linear head) and `finetune` (the whole mn04 network, random weights); and `detector`
-(configs/detector.yaml's frame head, random weights, on that body).
+map, what `predict --window` does, --threads batches side by side on one thread each); window-exact (the same
+windows, each a slice of the frames through the whole network: `predict --window --exact`); window-waveform (the
+same windows cut from the waveform, each through the whole model: the path ONNX models take); breakdown (the time
+of `files` per step); memory (peak RSS of `predict --window` on a --memory-minutes file, not run by default).
+Models: the default and the demo resnet size (random weights), and the two pretrained recipes on the efficientat
+front end over 6 s windows: `embed` (the frozen AudioSet mn04 body from ../shared/pretrained and a linear head) and
+`finetune` (the whole mn04 network, random weights); and `detector` (configs/detector.yaml's frame head, random
+weights, on that body).
 Each figure is the best of --repeats runs, since other processes on a shared machine only ever slow a run down;
 window modes also give the figure by CPU time / threads, which a loaded machine inflates less.
 Usage: python bench/predict_throughput.py [--files 200] [--minutes 10] [--hop 1.0] [--threads N] [--repeats 3]

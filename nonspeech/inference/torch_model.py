@@ -121,7 +121,9 @@ class ColumnLogits(nn.Module):
     columns): its head's, then each of its boundary stacks' (2 per class), in the order of `kinds`. One module, so
     that onnxruntime runs the rest of the body and the head as one graph."""
 
-    def __init__(self, rest: nn.Module, embedder: nn.Module, normalize: nn.Module, head: nn.Module, kinds: list[str]) -> None:
+    def __init__(
+        self, rest: nn.Module, embedder: nn.Module, normalize: nn.Module, head: nn.Module, kinds: list[str],
+    ) -> None:
         super().__init__()
         self.rest, self.embedder, self.normalize, self.head, self.kinds = rest, embedder, normalize, head, kinds
 
@@ -172,8 +174,8 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
     network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
     feature map's centre `span` seconds only, and describe those. A detector's timeline is its per-column
-    probabilities (the body's layers before its first gate once over the recording, the rest once over each
-    stretch, then its head), each window scoring the column at its centre, followed, from each boundary stack, by
+    probabilities (the body's layers before its first gate once over the recording, the rest and the head
+    once over each stretch, as one onnxruntime graph), each window scoring the column at its centre, followed, from each boundary stack, by
     that column's onsets or offsets (columns.column_framer)."""
     features = dict(checkpoint["features"])
     if span is not None and not 0 < span <= features["seconds"]:
@@ -208,10 +210,10 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
             middle = prefix(example)
         run_prefix, run_logits = body_runner(prefix, example, bf16), body_runner(logits, middle, bf16)
 
-        def column_outputs(columns: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-            n = len(columns) // (1 + 2 * len(boundary_radius))  # the head's logits, then 2 per class per stack
-            frames, *stacks = columns.split([n] + [2 * n] * len(boundary_radius))
-            return class_probabilities(frames.T, output, negative).T, [
+        def column_outputs(column_logits: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+            n = len(column_logits) // (1 + 2 * len(boundary_radius))  # the head's logits, then 2 per class per stack
+            head, *stacks = column_logits.split([n] + [2 * n] * len(boundary_radius))
+            return class_probabilities(head.T, output, negative).T, [
                 class_boundaries(stack.reshape(1, 2, n, -1), negative)[0].transpose(0, 1) for stack in stacks]
 
         return column_framer(frontend, prefix, lambda x: run(run_prefix, x), lambda x: run(run_logits, x),
