@@ -41,9 +41,10 @@ def column_framer(
     The rest (`body`, to per-column values (C, columns): the head's logits) runs once over the frames of a batch of
     windows, then `outputs` of its columns: per-column class probabilities (classes, columns) and, from each boundary
     stack, its boundaries (classes, columns, 2: the probability that an event begins (ends) in the column, and the
-    fraction of it before). Each window scores the `centre` fraction in its middle (one column: that column, or the two it
-    straddles, by overlap), followed, per boundary stack, by the boundaries of the column holding its centre frame:
-    their probabilities, then their times in seconds after the window's start (windows, classes + 2 classes each).
+    fraction of it before). Each window scores the `centre` fraction in its middle (one column: that column, or the
+    two it straddles, by overlap), followed, per boundary stack, by the boundaries of the column holding its centre
+    frame: their probabilities, then their times in seconds after the window's start (windows, classes + 2 classes
+    each).
     Window starts fall on the prefix's columns."""
     hop, margin, width = frame_layout(frontend, window)
     bins = frontend.fb.shape[1]

@@ -174,9 +174,9 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     centred on each column; the body by onnxruntime when installed); with exact, each window runs the whole
     network and equals the window alone. With a `span` (seconds), a timeline window's probabilities come from the
     feature map's centre `span` seconds only, and describe those. A detector's timeline is its per-column
-    probabilities (the body's layers before its first gate once over the recording, the rest and the head
-    once over each stretch, as one onnxruntime graph), each window scoring the column at its centre, followed, from each boundary stack, by
-    that column's onsets or offsets (columns.column_framer)."""
+    probabilities (the body's layers before its first gate once over the recording, the rest and the head once over
+    each stretch, as one onnxruntime graph), each window scoring the column at its centre, followed, from each
+    boundary stack, by that column's onsets or offsets (columns.column_framer)."""
     features = dict(checkpoint["features"])
     if span is not None and not 0 < span <= features["seconds"]:
         raise ModelError(f"span {span:g} s: must be more than 0 and at most the model's window, {features['seconds']:g} s")
