@@ -38,12 +38,12 @@ def detector_params(root: Path) -> dict:
 
 def real_scene_figures(model_path: Path, scenes: Path) -> str:
     """Segment and event macro-F1 (sed_eval) and false alarms of the detector on the real scenes, as predict makes
-    its events (a hop of one column, the checkpoint's thresholds and median filters, hysteresis 0.1)."""
+    its events (a hop of one column, the checkpoint's thresholds, median filters and hysteresis)."""
     checkpoint = read_checkpoint(model_path)
     model = torch_model(checkpoint, span=timeline_span(checkpoint, None))
     reference = read_reference(scenes / "events.csv")
     windows = {path.name: model.timeline(path, model.timeline_hop) for path in sorted(scenes.glob("*.wav"))}
-    args = argparse.Namespace(hysteresis=0.1, min_duration=0.0)
+    args = argparse.Namespace(hysteresis=model.hysteresis, min_duration=0.0)
     system = system_events(windows, model, class_thresholds(model.classes, model.thresholds, None), args, "mean", {})
     durations = {name: w.seconds for name, w in windows.items()}
     sed = sed_scores(reference, system, durations, [c for c in model.classes if c != "other"])

@@ -107,7 +107,7 @@ def main() -> None:
     thresholds = class_thresholds(model.classes, model.thresholds, None)
 
     def fresh() -> LiveTimeline:
-        return LiveTimeline(model, hop, thresholds, 0.1, 0.0, "mean")
+        return LiveTimeline(model, hop, thresholds, model.hysteresis, 0.0, "mean")
 
     scenes = sorted(args.scenes.glob("*.wav"))
     reference = read_reference(args.scenes / "events.csv")

@@ -2,7 +2,7 @@
 false-alarm seconds per minute, and the speed of the timeline.
 
 Usage: python bench/scene_timeline.py --model data/models/final/model.pt [--scenes ../shared/realsounds/scenes]
-           [--hop S] [--span S] [--exact] [--deviation] [--threshold P] [--floor P] [--hysteresis 0.1]
+           [--hop S] [--span S] [--exact] [--deviation] [--threshold P] [--floor P] [--hysteresis F]
            [--min-duration 0] [--pool mean]
            [--sweep-thresholds 0.3 0.5 0.7 0.9]   (also print macro-F1 and false alarms for each, both pools)
            [--events]   (also list every reference event with its level over the scene's background and the classes
@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nonspeech.cli import hysteresis
 from nonspeech.data.audio import decode_mono
 from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import SEGMENT_SECONDS, Scores, score_timeline, segment_activity
@@ -175,7 +176,7 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, help="one threshold for every class (default: the checkpoint's)")
     parser.add_argument("--floor", type=float, default=0.0,
                         help="raise the checkpoint's thresholds below P to P (what thresholds.floor does in training)")
-    parser.add_argument("--hysteresis", type=float, default=0.1)
+    parser.add_argument("--hysteresis", type=float, help="default: the checkpoint's (predict's default)")
     parser.add_argument("--min-duration", type=float, default=0.0)
     parser.add_argument("--pool", choices=POOLS, default="mean")
     parser.add_argument("--exact", action="store_true", help="each window through the whole network (predict --exact)")
@@ -198,6 +199,7 @@ def main() -> None:
     reference = {name: cut_out(events, aside.get(name, [])) for name, events in reference.items()}
     start = time.perf_counter()
     args.hop = args.hop or model.timeline_hop or 0.25
+    args.hysteresis = hysteresis(args, model)
     windows = {path.name: model.timeline(path, args.hop) for path in sorted(args.scenes.glob("*.wav"))}
     wall = time.perf_counter() - start
     seconds = sum(w.seconds for w in windows.values())

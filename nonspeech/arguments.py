@@ -86,8 +86,9 @@ def add_timeline_options(parser: argparse.ArgumentParser) -> None:
         "checkpoint's calibrated per-class thresholds, 0.5 for classes it has none for)",
     )
     parser.add_argument(
-        "--hysteresis", type=probability, default=0.1, metavar="F",
-        help="an event continues while the score stays >= (1 - F) x threshold (default 0.1)",
+        "--hysteresis", type=probability, metavar="F",
+        help="an event continues while the score stays >= (1 - F) x threshold (default: the hysteresis a detector's "
+        "thresholds were chosen with, else 0.1)",
     )
     parser.add_argument(
         "--min-duration", type=float, default=0.0, metavar="SECONDS", help="drop events shorter than this (default 0)",

@@ -48,6 +48,11 @@ def checked_hop(args: argparse.Namespace, model: LoadedModel) -> float:
     return hop
 
 
+def hysteresis(args: argparse.Namespace, model: LoadedModel) -> float:
+    """--hysteresis, by default the one the model's timeline thresholds were chosen with."""
+    return model.hysteresis if args.hysteresis is None else args.hysteresis
+
+
 def run_predict(args: argparse.Namespace) -> int:
     """Classify; 0 when at least one file was classified."""
     from nonspeech.data.files import find_audio
@@ -77,7 +82,8 @@ def run_predict(args: argparse.Namespace) -> int:
         if args.onnx is None and not args.bf16 and not onnxruntime_installed():
             print(f"note: {NO_ONNXRUNTIME}", file=sys.stderr)
         columns = list(records.WINDOW_COLUMNS)
-        classified = records.timeline_results(model, files, hop, args.threshold, args.hysteresis, args.min_duration,
+        classified = records.timeline_results(model, files, hop, args.threshold, hysteresis(args, model),
+                                              args.min_duration,
                                               args.pool, args.plot, names, report, threads)
     else:
         k, n = args.top_k or 1, len(model.classes)
@@ -125,7 +131,7 @@ def run_listen(args: argparse.Namespace) -> int:
     else:
         stream = file_stream(Path(args.source), rate, args.realtime)
     timeline = LiveTimeline(model, checked_hop(args, model), class_thresholds(model.classes, model.thresholds, args.threshold),
-                            args.hysteresis, args.min_duration, args.pool)
+                            hysteresis(args, model), args.min_duration, args.pool)
     sys.stdout.write(output.header(args.format))
 
     def emit(decisions: list) -> None:

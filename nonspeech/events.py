@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 POOLS = ("mean", "min", "max")  # max: a stretch is detected when any window covering it is
 BOUNDARIES = {"onset": "start", "offset": "end"}  # a detector's boundary stacks, and the edge of an event each places
+DEFAULT_HYSTERESIS = 0.1  # for models that store none: clip models, and detectors from before it was chosen
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ def main(params: dict) -> None:
     spec, out = params["detector"][name], Path(f"data/detector/{name}")
     train_detector(out / "scenes", out / "frames.zarr", json.loads(Path("data/ingest/classes.json").read_text()),
                    spec["model"], HeadTraining.from_dict(spec["train"]), spec["median_filters"],
-                   spec["precision"], spec["hops_per_column"], spec["boundary_radius"], out)
+                   spec["precision"], spec["hops_per_column"], spec["hysteresis"], spec["boundary_radius"], out)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REALSOUNDS, dvc, nonspeech, sh, stages_run
+from conftest import REALSOUNDS, detector_params, dvc, nonspeech, sh, stages_run
 
 from nonspeech.detector.fit import HeadTraining, column_boundaries, column_probabilities, fit_head
 from nonspeech.models.checkpoint import load_checkpoint
@@ -62,6 +62,7 @@ def test_checkpoint_carries_thresholds_and_median_filters_chosen_out_of_fold(det
     assert checkpoint["column_seconds"] == pytest.approx(0.32)
     assert checkpoint["features"]["embedding"]["frames"] is True
     assert checkpoint["boundary_radius"] == {"onset": 2, "offset": 1}
+    assert checkpoint["hysteresis"] == detector_params()["detector"]["sed"]["hysteresis"]
     stored = np.load(detector_repo / "data/detector/sed/out_of_fold.npz")
     assert list(stored["boundary_kinds"]) == ["onset", "offset"]
     assert stored["boundaries"].shape == (2, *stored["probabilities"].shape, 2) == (2, 18, 32, len(checkpoint["classes"]), 2)
@@ -107,6 +108,11 @@ def test_predict_window_with_the_detector_keeps_the_json_shape(detector_repo: Pa
     table = nonspeech("predict", "--window", "--model", model, "--hop", "0.16", "--threshold", "0.2", "--format", "csv",
                       SCENE)
     assert len(table.stdout.strip().splitlines()) == 1 + len(record["segments"])
+    stored = str(load_checkpoint(model)["hysteresis"])
+    at = {value: json.loads(nonspeech("predict", "--window", "--model", model, "--hop", "0.16", "--threshold", "0.2",
+                                      "--hysteresis", value, "--format", "json", SCENE).stdout)[0]["segments"]
+          for value in (stored, "0.1")}
+    assert at[stored] == record["segments"] != at["0.1"], "by default, the hysteresis its thresholds were chosen with"
 
 
 def test_a_detector_exports_to_onnx_for_clips_and_refuses_exact_or_onnx_timelines(

@@ -21,7 +21,7 @@ from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.inference.model import clip_samples
 from nonspeech.inference.torch_model import torch_model
 from nonspeech.labels import NEGATIVE, negative_index
-from nonspeech.models.checkpoint import model_from_checkpoint
+from nonspeech.models.checkpoint import hysteresis_of, model_from_checkpoint
 from nonspeech.report import print_summary
 
 BATCH = 16
@@ -32,7 +32,8 @@ def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict)
     under the checkpoint's thresholds and median filters."""
     classes = list(checkpoint["classes"])
     system = scene_events(scenes, classes, checkpoint["thresholds"], checkpoint["median_seconds"],
-                          checkpoint["hops_per_column"], checkpoint.get("boundary_radius", {}))
+                          checkpoint["hops_per_column"], hysteresis_of(checkpoint),
+                          checkpoint.get("boundary_radius", {}))
     durations = {name: c.seconds for name, c in scenes.items()}
     targets = [c for c in classes if c != NEGATIVE]
     sed = sed_scores(reference, system, durations, targets)

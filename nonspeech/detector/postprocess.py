@@ -13,7 +13,6 @@ from nonspeech.inference.detect import Boundaries, Windows, detect, median_filte
 from nonspeech.labels import NEGATIVE
 
 THRESHOLDS = np.round(np.arange(0.1, 0.951, 0.05), 2)
-HYSTERESIS = 0.1  # predict --window's default
 
 
 @dataclass(frozen=True)
@@ -55,23 +54,23 @@ def scene_windows(
 
 def scene_events(
     scenes: dict[str, Columns], classes: list[str], thresholds: dict[str, float], median_seconds: dict[str, float],
-    hops: int, boundary_radius: dict[str, int] | None = None,
+    hops: int, hysteresis: float, boundary_radius: dict[str, int] | None = None,
 ) -> dict[str, list[Event]]:
-    """Every scene's detected events under these thresholds and median filters, at a hop of 1 / hops column, their
-    starts and ends moved to the likeliest onset and offset within boundary_radius columns."""
+    """Every scene's detected events under these thresholds (with this hysteresis) and median filters, at a hop of
+    1 / hops column, their starts and ends moved to the likeliest onset and offset within boundary_radius columns."""
     levels = np.array([thresholds.get(label, 1.0) for label in classes])
-    return {name: detect(scene_windows(c, classes, median_seconds, hops, boundary_radius), classes, levels, HYSTERESIS)
+    return {name: detect(scene_windows(c, classes, median_seconds, hops, boundary_radius), classes, levels, hysteresis)
             for name, c in scenes.items()}
 
 
 def choose_postprocessing(
     scenes: dict[str, Columns], reference: dict[str, list[Event]], classes: list[str], filters: list[float],
-    precision: float, hops: int,
+    precision: float, hops: int, hysteresis: float,
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """Per target class, the median filter (seconds, of `filters`) and threshold (of THRESHOLDS) with the best 1 s
-    segment F1 on the scenes among those whose segment precision reaches `precision` (the most precise when none
-    does; the shortest filter and lowest threshold of ties), at a hop of 1 / hops column; returns thresholds,
-    filters and those F1s."""
+    """Per target class, the median filter (seconds, of `filters`) and threshold (of THRESHOLDS, events continuing
+    down to (1 - hysteresis) x it) with the best 1 s segment F1 on the scenes among those whose segment precision
+    reaches `precision` (the most precise when none does; the shortest filter and lowest threshold of ties), at a hop
+    of 1 / hops column; returns thresholds, filters and those F1s."""
     durations = {name: c.seconds for name, c in scenes.items()}
     targets = [c for c in classes if c != NEGATIVE]
     best = {label: (False, -1.0, 0.0, 0.0, 0.0) for label in targets}  # precise enough, F1|precision, F1, threshold, filter
@@ -79,7 +78,7 @@ def choose_postprocessing(
         windows = {name: scene_windows(c, classes, dict.fromkeys(targets, seconds), hops) for name, c in scenes.items()}
         for threshold in THRESHOLDS:
             levels = np.full(len(classes), threshold)
-            system = {name: detect(w, classes, levels, HYSTERESIS) for name, w in windows.items()}
+            system = {name: detect(w, classes, levels, hysteresis) for name, w in windows.items()}
             per_class = score_timeline(reference, system, durations).per_class
             for label in targets:
                 scores = per_class.get(label, {"f1": 0.0, "precision": 0.0})

@@ -104,13 +104,14 @@ def out_of_fold(
 
 def train_detector(
     scenes_dir: Path, frames_path: Path, classes: list[str], model_args: dict, cfg: HeadTraining,
-    median_filters: list[float], precision: float, hops: int, boundary_radius: dict[str, int], out_dir: Path,
+    median_filters: list[float], precision: float, hops: int, hysteresis: float, boundary_radius: dict[str, int],
+    out_dir: Path,
 ) -> dict[str, object]:
     """Write out_dir/model.pt (the head on every CV fold's scenes, with the frozen body, normalisation, per-class
     thresholds and median filters chosen out of fold, at segment precision `precision` where they can, for timelines
-    at a hop of 1 / hops column, and with boundary stacks, events' starts and ends moved to the likeliest onset and
-    offset within boundary_radius[kind] columns) and out_dir/out_of_fold.npz (save_out_of_fold: the CV scenes and
-    isolated clips scored out of fold)."""
+    at a hop of 1 / hops column and this hysteresis, and with boundary stacks, events' starts and ends moved to the
+    likeliest onset and offset within boundary_radius[kind] columns) and out_dir/out_of_fold.npz (save_out_of_fold:
+    the CV scenes and isolated clips scored out of fold)."""
     if hops < 1:
         raise ValueError(f"detector hops_per_column {hops}: must be at least 1 (one span per column)")
     start = time.perf_counter()
@@ -124,7 +125,8 @@ def train_detector(
     reference = read_reference(scenes_dir / "events.csv")
     scored, clips = out_of_fold(group, embeddings, targets, boundaries, scenes, model_args, cfg, attrs,
                                 negative_index(classes))
-    thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops)
+    thresholds, median_seconds, f1 = choose_postprocessing(scored, reference, classes, median_filters, precision, hops,
+                                                     hysteresis)
     training = (scenes["fold"] >= 0).to_numpy()
     stats = column_statistics(embeddings[training])
     head = fit_head(model_args, targets.shape[1], normalised(embeddings[training], stats), targets[training],
@@ -136,7 +138,8 @@ def train_detector(
     checkpoint = make_checkpoint(
         head, "frame_head", model_args, classes, features, {"mode": "per_bin", **stats},
         output="sigmoid", decision_rule="probability", thresholds=thresholds, median_seconds=median_seconds,
-        column_seconds=attrs["column_seconds"], hops_per_column=hops, embedder_state=body.state_dict(),
+        column_seconds=attrs["column_seconds"], hops_per_column=hops, hysteresis=hysteresis,
+        embedder_state=body.state_dict(),
         boundary_radius={kind: boundary_radius[kind] for kind in head.boundary_heads},
         train={"model": model_args, **vars(cfg)},
     )

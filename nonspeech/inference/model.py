@@ -15,6 +15,7 @@ import torch
 from nonspeech.data.audio import AudioError
 from nonspeech.data.stream import head_clip, open_recording
 from nonspeech.decisions import DEFAULT_RULE
+from nonspeech.events import DEFAULT_HYSTERESIS
 from nonspeech.inference.detect import Boundaries, Windows, median_filtered
 from nonspeech.inference.sliding import Framer, slide, waveform_framer
 
@@ -61,7 +62,8 @@ class LoadedModel:
     """Class names, feature parameters, a function from waveforms (B, samples) to probabilities (B, classes), a
     function giving the framer that slides it over a recording's frames, made on first use (None: windows are cut
     from the waveform), per-class decision thresholds (absent: 0.5), the seconds at the centre of each timeline
-    window that its probabilities describe (None: the whole window) and the decision rule the thresholds apply by."""
+    window that its probabilities describe (None: the whole window), the decision rule the thresholds apply by and
+    the hysteresis of its timeline's events."""
 
     classes: list[str]
     features: dict
@@ -75,6 +77,7 @@ class LoadedModel:
     timeline_hop: float | None = None
     # a detector's boundary stacks (onset, offset): events' edges move to the likeliest boundary this near (s)
     boundary_radius: dict[str, float] = field(default_factory=dict)
+    hysteresis: float = DEFAULT_HYSTERESIS
 
     def classify(self, paths: Iterable[Path], batch_size: int = BATCH_SIZE) -> Iterator[FileResult]:
         """Probabilities per file from its first features.seconds (zero-padded when shorter; only those are read), in

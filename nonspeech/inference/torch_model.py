@@ -23,7 +23,13 @@ from nonspeech.inference.model import LoadedModel, clip_samples
 from nonspeech.inference.preprocessing import preprocessing
 from nonspeech.inference.sliding import Framer, centre_classifier, exact_framer, shared_framer
 from nonspeech.labels import negative_index
-from nonspeech.models.checkpoint import decision_rule_of, load_checkpoint, model_from_checkpoint, output_of
+from nonspeech.models.checkpoint import (
+    decision_rule_of,
+    hysteresis_of,
+    load_checkpoint,
+    model_from_checkpoint,
+    output_of,
+)
 from nonspeech.models.efficientat import localise_gates, split_at_first_gate
 from nonspeech.models.fused import for_inference
 from nonspeech.models.outputs import class_boundaries, class_probabilities
@@ -249,5 +255,6 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
     return LoadedModel(list(checkpoint["classes"]), features, probabilities, framer, thresholds, span,
                        decision_rule_of(checkpoint), median_seconds, pad_edges=detector,
                        timeline_hop=checkpoint["column_seconds"] / checkpoint["hops_per_column"] if detector else None,
-                       boundary_radius={kind: radius * checkpoint["column_seconds"] for kind, radius in boundary_radius.items()})
+                       boundary_radius={kind: radius * checkpoint["column_seconds"] for kind, radius in boundary_radius.items()},
+                       hysteresis=hysteresis_of(checkpoint))
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from nonspeech.decisions import DEFAULT_RULE
+from nonspeech.events import DEFAULT_HYSTERESIS
 from nonspeech.labels import negative_index
 from nonspeech.models.outputs import network_outputs
 from nonspeech.models.registry import build_model
@@ -56,6 +57,11 @@ def output_of(checkpoint: dict) -> str:
 def decision_rule_of(checkpoint: dict) -> str:
     """The rule its thresholds apply by (nonspeech.decisions); `probability` for checkpoints from before the choice."""
     return checkpoint.get("decision_rule", DEFAULT_RULE)
+
+
+def hysteresis_of(checkpoint: dict) -> float:
+    """The hysteresis its timeline thresholds were chosen with (a detector's); DEFAULT_HYSTERESIS for the others."""
+    return float(checkpoint.get("hysteresis", DEFAULT_HYSTERESIS))
 
 
 def model_from_checkpoint(checkpoint: dict) -> nn.Module:
