@@ -83,8 +83,7 @@ def run_predict(args: argparse.Namespace) -> int:
             print(f"note: {NO_ONNXRUNTIME}", file=sys.stderr)
         columns = list(records.WINDOW_COLUMNS)
         classified = records.timeline_results(model, files, hop, args.threshold, hysteresis(args, model),
-                                              args.min_duration,
-                                              args.pool, args.plot, names, report, threads)
+                                              args.min_duration, args.pool, args.plot, names, report, threads)
     else:
         k, n = args.top_k or 1, len(model.classes)
         if k > n:
