@@ -37,7 +37,7 @@ from nonspeech.features.embed import embedding_spec
 from nonspeech.features.frontends import feature_spec
 from nonspeech.inference.model import BATCH_SIZE, LoadedModel, clip_samples
 from nonspeech.inference.preprocessing import preprocessing
-from nonspeech.inference.torch_model import inference_network, torch_model
+from nonspeech.inference.torch_model import inference_network, timeline_span, torch_model
 from nonspeech.models.checkpoint import make_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import load_audioset
 from nonspeech.models.fused import for_inference
@@ -128,7 +128,8 @@ def measure(mode: str, ckpt: dict, files: list[Path], long_path: Path, long_seco
         steps = breakdown(files, ckpt, args.repeats)
         return "files, time per step: " + ", ".join(
             f"{step} {seconds:.2f} s ({100 * seconds / sum(steps.values()):.0f}%)" for step, seconds in steps.items())
-    model = torch_model(ckpt, args.bf16, exact=mode == "window-exact")
+    span = timeline_span(ckpt, None) if mode.startswith("window") else None  # as predict --window: a detector's column
+    model = torch_model(ckpt, args.bf16, exact=mode == "window-exact", span=span)
     list(model.classify(files[:BATCH_SIZE]))  # warm-up
     if mode == "files":
         outcomes, wall = timed(lambda: list(model.classify(files)), args.repeats)

@@ -24,9 +24,11 @@ from nonspeech.features.logmel import LogMel
 from nonspeech.inference.model import clip_samples
 from nonspeech.inference.onnx_model import onnx_model, onnx_runner
 from nonspeech.inference.preprocessing import preprocessing
-from nonspeech.inference.torch_model import FeatureMap, read_checkpoint, torch_model
+from nonspeech.inference.torch_model import ColumnLogits, FeatureMap, read_checkpoint, torch_model
 from nonspeech.models.checkpoint import make_checkpoint, model_from_checkpoint, save_checkpoint
 from nonspeech.models.efficientat import MobileNetAT, localise_gates, split_at_first_gate
+from nonspeech.models.embedding import AudioSetEmbedder
+from nonspeech.models.frame_head import frame_head
 from nonspeech.models.registry import build_model
 
 FEATURES = {"sample_rate": 32000, "seconds": 4.0, "n_fft": 2048, "hop_length": 512, "n_mels": 128, "top_db": 80}
@@ -195,6 +197,29 @@ def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames(split
         for frames in (300, 1001):
             x = prefix(torch.randn(1, 128, frames))
             torch.testing.assert_close(runner(x), body(x), rtol=0, atol=1e-4)
+
+
+def test_a_detectors_graph_gives_the_columns_asked_for_from_a_stretch_of_any_length() -> None:
+    """A detector's body after its first gate and its head as one onnxruntime graph (ColumnLogits), traced on one
+    window, gives for a stretch of any length the logits of the columns asked for, the head run only over them and
+    the columns they read: those of every column, cut to them. A span past the stretch's end stops at it."""
+    torch.manual_seed(0)
+    network = MobileNetAT(3, 0.4).eval().requires_grad_(False)
+    embedder = AudioSetEmbedder(network, tags=False, frames=True)
+    head = frame_head(3, network.dims, members=2, boundaries=["onset", "offset"]).eval().requires_grad_(False)
+    with torch.inference_mode():
+        localise_gates(embedder, lambda: embedder(torch.zeros(1, 128, 300)))
+        prefix, rest = split_at_first_gate(network, 128)
+        logits = ColumnLogits(rest, embedder, nn.Identity(), head, ["onset", "offset"])
+        window = prefix(torch.zeros(1, 128, 300))
+        runner = onnx_runner(logits, window, torch.tensor([0, window.shape[-1]]))
+        for frames, (first, end) in ((300, (3, 5)), (1001, (20, 31)), (1001, (0, 1000)), (640, (15, 90))):
+            x = prefix(torch.randn(1, 128, frames))
+            every = logits(x, torch.tensor([0, frames]))
+            expected = every[..., first:end]
+            assert expected.shape[-1] == min(end, every.shape[-1]) - first > 0
+            torch.testing.assert_close(logits(x, torch.tensor([first, end])), expected, rtol=0, atol=0)
+            torch.testing.assert_close(runner(x, torch.tensor([first, end])), expected, rtol=0, atol=1e-4)
 
 
 def test_onnx_runner_leaves_every_submodule_in_its_mode() -> None:

@@ -111,7 +111,7 @@ def detector_framer(window: int) -> Framer:
     with torch.inference_mode():
         localise_gates(network, lambda: network(frontend(torch.zeros(1, window))))
         prefix, rest = split_at_first_gate(network, 128)
-        return column_framer(frontend, prefix, prefix, lambda x: rest(x).mean(dim=2),
+        return column_framer(frontend, prefix, prefix, lambda x, first, end: rest(x).mean(dim=2)[..., first:end],
                              lambda columns: (torch.sigmoid(columns[:3]), []), window, 0.32 / 6, RATE)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nonspeech.inference.sliding import Framer, centre_pooling, column_grid, frame_layout
+from nonspeech.inference.sliding import Framer, column_grid, frame_layout, window_means
 
 # A detector's columns depend on audio well beyond its window (every squeeze-excitation layer gates over 6 s of the
 # layer before), so each batch's stretch is fixed by the stream alone: the windows starting in 0.5 s (at least 8
@@ -22,51 +22,51 @@ HISTORY_SECONDS = 6.0
 
 
 def time_reach(convolutions: nn.Module) -> tuple[int, int]:
-    """Stride and reach along time (the last axis) of a stack of convolutions, in input frames: output column j is
-    centred on input frame j * stride and depends on the frames within reach of it."""
+    """Stride and reach along time (the last axis) of a stack of convolutions, one after the other, in input frames:
+    output column j is centred on input frame j * stride and depends on the frames within reach of it."""
     stride, reach = 1, 0
-    for conv in (m for m in convolutions.modules() if isinstance(m, nn.Conv2d)):
-        reach += (conv.kernel_size[1] - 1) // 2 * conv.dilation[1] * stride
-        stride *= conv.stride[1]
+    for conv in (m for m in convolutions.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))):
+        reach += (conv.kernel_size[-1] - 1) // 2 * conv.dilation[-1] * stride
+        stride *= conv.stride[-1]
     return stride, reach
 
 
 def column_framer(
     frontend: nn.Module, prefix: nn.Module, run_prefix: Callable[[torch.Tensor], torch.Tensor],
-    body: Callable[[torch.Tensor], torch.Tensor],
+    body: Callable[[torch.Tensor, int, int], torch.Tensor],
     outputs: Callable[[torch.Tensor], tuple[torch.Tensor, list[torch.Tensor]]], window: int, centre: float, rate: int,
 ) -> Framer:
     """A detector's framer. Its frames are the columns of `prefix` (run by `run_prefix`), the body's layers before its
     first gate: they depend only on nearby audio, so they are computed once over the stream like the front end's.
-    The rest (`body`, to per-column values (C, columns): the head's logits) runs once over the frames of a batch of
-    windows, then `outputs` of its columns: per-column class probabilities (classes, columns) and, from each boundary
-    stack, its boundaries (classes, columns, 2: the probability that an event begins (ends) in the column, and the
-    fraction of it before). Each window scores the `centre` fraction in its middle (one column: that column, or the
-    two it straddles, by overlap), followed, per boundary stack, by the boundaries of the column holding its centre
-    frame: their probabilities, then their times in seconds after the window's start (windows, classes + 2 classes
-    each).
+    The rest (`body`, to per-column values (1, C, columns): the head's logits, of the columns first <= j < end that
+    the stretch has) runs once over the frames of a batch of windows, for the columns they read; then `outputs` of
+    those: per-column class probabilities (classes, columns) and, from each boundary stack, its boundaries (classes,
+    columns, 2: the probability that an event begins (ends) in the column, and the fraction of it before). Each
+    window scores the `centre` fraction in its middle (one column: that column, or the two it straddles, by
+    overlap), followed, per boundary stack, by the boundaries of the column holding its centre frame: their
+    probabilities, then their times in seconds after the window's start (windows, classes + 2 classes each).
     Window starts fall on the prefix's columns."""
     hop, margin, width = frame_layout(frontend, window)
     bins = frontend.fb.shape[1]
     step, reach = time_reach(prefix)  # front-end frames per frame of this framer, and the frames each depends on
-
-    def whole(x: torch.Tensor) -> torch.Tensor:
-        return body(run_prefix(x))
-
-    pooled = centre_pooling(whole, bins, width, centre)
     with torch.inference_mode():
-        stride, phase = column_grid(whole, bins)
+        stride, phase = column_grid(lambda x: body(run_prefix(x), 0, x.shape[-1]), bins)
+    focus = width * centre / stride  # columns each window scores
 
     def frames(samples: torch.Tensor) -> torch.Tensor:
         return run_prefix(frontend.frames(samples))
 
     def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray | None) -> np.ndarray:
-        probabilities, boundaries = outputs(body(stretch[None])[0])
         firsts = firsts * step  # in front-end frames
-        parts = [pooled(probabilities, torch.from_numpy(firsts)).numpy()]
-        held = np.minimum(np.floor((firsts + (width - 1) / 2 - phase) / stride).astype(int), probabilities.shape[1] - 1)
+        starts = (firsts + width * (1 - centre) / 2 - phase) / stride  # of the columns each window scores
+        held = np.floor((firsts + (width - 1) / 2 - phase) / stride).astype(int)  # the column of the centre frame
+        first = max(0, min(int(np.floor(starts[0])), held[0]))
+        end = max(int(np.floor(starts[-1] + focus)), held[-1]) + 1
+        probabilities, boundaries = outputs(body(stretch[None], first, end)[0])
+        parts = [window_means(probabilities, torch.from_numpy(starts - first), focus).numpy()]
+        held = np.minimum(held, first + probabilities.shape[1] - 1)
         for stack in boundaries:
-            where = stack[:, held].numpy()  # (classes, windows, 2)
+            where = stack[:, held - first].numpy()  # (classes, windows, 2)
             parts += [where[..., 0].T, (((held + where[..., 1]) * stride + phase - firsts) * hop / rate).T]
         return np.concatenate(parts, axis=1)
 

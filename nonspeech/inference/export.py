@@ -56,7 +56,7 @@ def export_onnx(checkpoint: dict, out: Path) -> None:
     example = torch.zeros(1, clip_samples(checkpoint["features"]))
     network = portable_network(checkpoint, conv_stft=True)
     axes = {"waveform": {0: "batch"}, "probabilities": {0: "batch"}}
-    buffer = onnx_buffer(network, example, ("waveform", "probabilities"), axes)
+    buffer = onnx_buffer(network, (example,), ("waveform", "probabilities"), axes)
     model = onnx.load_from_string(buffer)
     onnx.helper.set_model_props(model, metadata(checkpoint))
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,10 @@ OPSET = 17
 
 
 def onnx_buffer(
-    module: nn.Module, example: torch.Tensor, names: tuple[str, str], dynamic_axes: dict[str, dict[int, str]],
+    module: nn.Module, examples: tuple[torch.Tensor, ...], names: tuple[str, ...], dynamic_axes: dict[str, dict[int, str]],
 ) -> bytes:
-    """The module traced on example as ONNX (opset 17), its input and output named `names`. Every submodule keeps
-    its train/eval mode (the exporter would set them all to the root's afterwards)."""
+    """The module traced on its example inputs as ONNX (opset 17), its inputs then its output named `names`. Every
+    submodule keeps its train/eval mode (the exporter would set them all to the root's afterwards)."""
     buffer = io.BytesIO()
     modes = {m: m.training for m in module.modules()}
     # The TorchScript-based exporter needs no onnxscript but is deprecated; reflect padding makes it note a Slice.
@@ -23,8 +23,8 @@ def onnx_buffer(
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
         torch.onnx.export(
-            module, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=[names[0]],
-            output_names=[names[1]], dynamic_axes=dynamic_axes,
+            module, examples, buffer, dynamo=False, opset_version=OPSET, input_names=list(names[:-1]),
+            output_names=[names[-1]], dynamic_axes=dynamic_axes,
         )
     for submodule, training in modes.items():
         submodule.training = training

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.onnx.operators import shape_as_tensor
 
 from nonspeech.decisions import check_rule
 from nonspeech.errors import ModelError
 from nonspeech.features.frontends import input_bins
-from nonspeech.inference.columns import column_framer
+from nonspeech.inference.columns import column_framer, time_reach
 from nonspeech.inference.model import LoadedModel, clip_samples
 from nonspeech.inference.preprocessing import preprocessing
 from nonspeech.inference.sliding import Framer, centre_classifier, exact_framer, shared_framer
@@ -123,20 +124,28 @@ class FeatureMap(nn.Module):
 
 
 class ColumnLogits(nn.Module):
-    """A detector from the frames of its body's first layers (B, rows, frames) to per-column logits (B, logits,
-    columns): its head's, then each of its boundary stacks' (2 per class), in the order of `kinds`. One module, so
-    that onnxruntime runs the rest of the body and the head as one graph."""
+    """A detector from the frames of its body's first layers (B, rows, frames) to the per-column logits (B, logits,
+    columns) of the columns span[0] <= j < span[1] that the stretch has: its head's, then each of its boundary
+    stacks' (2 per class), in the order of `kinds`. One module, so that onnxruntime runs the rest of the body and the
+    head as one graph; the head runs only over the columns asked for and the `reach` either side that they read."""
 
     def __init__(
         self, rest: nn.Module, embedder: nn.Module, normalize: nn.Module, head: nn.Module, kinds: list[str],
     ) -> None:
         super().__init__()
         self.rest, self.embedder, self.normalize, self.head, self.kinds = rest, embedder, normalize, head, kinds
+        stacks = [*head.head, *(head.boundary_heads[kind] for kind in kinds)]
+        self.reach = max(time_reach(stack)[1] for stack in stacks)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        columns = self.normalize(self.embedder.from_columns(self.rest(x).mean(dim=2)))
+    def forward(self, x: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
+        maps = self.rest(x).mean(dim=2)
+        end = torch.minimum(span[1], shape_as_tensor(maps)[-1])  # the exporter keeps a shape read this way dynamic
+        start = torch.clamp(span[0] - self.reach, min=0)
+        read = torch.arange(start, torch.minimum(end + self.reach, shape_as_tensor(maps)[-1]))
+        columns = self.normalize(self.embedder.from_columns(maps.index_select(2, read)))
         stacks = [self.head.boundary_logits(columns, kind=kind).flatten(1, 2) for kind in self.kinds]
-        return torch.cat([self.head.frame_logits(columns), *stacks], dim=1)
+        logits = torch.cat([self.head.frame_logits(columns), *stacks], dim=1)
+        return logits.index_select(2, torch.arange(span[0], end) - start)
 
 
 def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.Module, Callable]:
@@ -150,13 +159,13 @@ def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.
     return nn.Sequential(*after_frontend, FeatureMap(network)), network.from_pooled
 
 
-def body_runner(body: nn.Module, example: torch.Tensor, bf16: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def body_runner(body: nn.Module, examples: tuple[torch.Tensor, ...], bf16: bool) -> Callable[..., torch.Tensor]:
     """The body run by onnxruntime when it is installed and bf16 is off, else by PyTorch (see NO_ONNXRUNTIME)."""
     if bf16 or not onnxruntime_installed():
         return body
     from nonspeech.inference.onnx_model import onnx_runner  # onnxruntime is the optional `export` extra
 
-    return onnx_runner(body, example)
+    return onnx_runner(body, *examples)
 
 
 def is_detector(features: dict) -> bool:
@@ -214,7 +223,8 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
         with torch.inference_mode():
             example = frontend(torch.zeros(1, window))
             middle = prefix(example)
-        run_prefix, run_logits = body_runner(prefix, example, bf16), body_runner(logits, middle, bf16)
+        run_prefix = body_runner(prefix, (example,), bf16)
+        run_logits = body_runner(logits, (middle, torch.tensor([0, middle.shape[-1]])), bf16)
 
         def column_outputs(column_logits: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
             n = len(column_logits) // (1 + 2 * len(boundary_radius))  # the head's logits, then 2 per class per stack
@@ -222,8 +232,11 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
             return class_probabilities(head.T, output, negative).T, [
                 class_boundaries(stack.reshape(1, 2, n, -1), negative)[0].transpose(0, 1) for stack in stacks]
 
-        return column_framer(frontend, prefix, lambda x: run(run_prefix, x), lambda x: run(run_logits, x),
-                             column_outputs, window, centre, features["sample_rate"])
+        def column_logits(frames: torch.Tensor, first: int, end: int) -> torch.Tensor:
+            return run(lambda x: run_logits(x, torch.tensor([first, end])), frames)
+
+        return column_framer(frontend, prefix, lambda x: run(run_prefix, x), column_logits, column_outputs, window,
+                             centre, features["sample_rate"])
 
     @functools.cache
     def framer() -> Framer:
@@ -245,7 +258,7 @@ def torch_model(checkpoint: dict, bf16: bool = False, exact: bool = False, span:
             return exact_framer(frontend, alone, window)
         with torch.inference_mode():
             localise_gates(body, lambda: body(example))
-        run_body = body_runner(body, example, bf16)
+        run_body = body_runner(body, (example,), bf16)
         return shared_framer(frontend, lambda x: run(run_body, x), head_probabilities, window, centre)
 
     window, detector = clip_samples(features), is_detector(features)

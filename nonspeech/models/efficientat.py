@@ -164,6 +164,18 @@ def localise_gates(model: nn.Module, probe: Callable[[], object]) -> nn.Module:
     return model
 
 
+class SplitRows(nn.Module):
+    """(B, rows, frames) to (B, *shape, frames), the rows split into `shape`. Unlike nn.Unflatten, a graph traced
+    through it leaves the number of frames free for what follows (an exported graph reads any length)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape, -1)
+
+
 def split_at_first_gate(network: MobileNetAT, bins: int) -> tuple[nn.Sequential, nn.Sequential]:
     """The body, log-mels (B, bins, frames) to the feature map (B, C, F, columns), as two modules run one after the
     other: the layers before the first squeeze-excitation gate, whose columns depend only on nearby frames, to
@@ -174,11 +186,11 @@ def split_at_first_gate(network: MobileNetAT, bins: int) -> tuple[nn.Sequential,
         raise ValueError(f"block {first} adds its input to its output: its gate cannot split the body")
     block = list(layers[first].block)
     gate = next(i for i, layer in enumerate(block) if isinstance(layer, SqueezeExcite))
-    prefix = nn.Sequential(nn.Unflatten(1, (1, bins)), *layers[:first], *block[:gate])
+    prefix = nn.Sequential(SplitRows((1, bins)), *layers[:first], *block[:gate])
     with torch.no_grad():
         shape = prefix(torch.zeros(1, bins, 64)).shape[1:3]
     return (nn.Sequential(*prefix, nn.Flatten(1, 2)),
-            nn.Sequential(nn.Unflatten(1, tuple(shape)), *block[gate:], *layers[first + 1:]))
+            nn.Sequential(SplitRows(tuple(shape)), *block[gate:], *layers[first + 1:]))
 
 
 def finer_time(network: MobileNetAT, time_stride: int) -> MobileNetAT:
