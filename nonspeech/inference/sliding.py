@@ -24,6 +24,7 @@ from nonspeech.inference.heap import release_free_memory
 Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray | None], np.ndarray]
 SHARED_WINDOWS = 8  # window lengths of starts per pass of the shared body: 12% recomputed, peak memory +40 MB
 RELEASE_WINDOWS = 10  # window lengths scored between giving free heap pages back: without, RSS grew (bench/README)
+BATCHES_AHEAD = 16  # batches in flight per scoring thread: with 2 they ran dry while a block's frames were computed
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def slide(
     last window reaches the end and is zero-padded; windows of digital silence score 0 for every class. With several
     `workers`, that many threads score batches side by side (each batch as alone: the same probabilities)."""
     with ThreadPoolExecutor(workers) if workers > 1 else nullcontext() as pool:
-        slider = Slider(framer, window, hop, grid, batch_size, pool, 2 * workers)
+        slider = Slider(framer, window, hop, grid, batch_size, pool, BATCHES_AHEAD * workers)
         for block in blocks:
             slider.feed(block)
         slider.finish()
