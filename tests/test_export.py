@@ -201,8 +201,9 @@ def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames(split
 
 def test_a_detectors_graph_gives_the_columns_asked_for_from_a_stretch_of_any_length() -> None:
     """A detector's body after its first gate and its head as one onnxruntime graph (ColumnLogits), traced on one
-    window, gives for a stretch of any length the logits of the columns asked for, the head run only over them and
-    the columns they read: those of every column, cut to them. A span past the stretch's end stops at it."""
+    window, gives for a stretch of any length the logits of the columns asked for, its layers after the last time
+    stride and its head run only over them and the columns they read: those of every column, cut to them. A span
+    past the stretch's end stops at it."""
     torch.manual_seed(0)
     network = MobileNetAT(3, 0.4).eval().requires_grad_(False)
     embedder = AudioSetEmbedder(network, tags=False, frames=True)
@@ -213,12 +214,14 @@ def test_a_detectors_graph_gives_the_columns_asked_for_from_a_stretch_of_any_len
         logits = ColumnLogits(rest, embedder, nn.Identity(), head, ["onset", "offset"])
         window = prefix(torch.zeros(1, 128, 300))
         runner = onnx_runner(logits, window, torch.tensor([0, window.shape[-1]]))
-        for frames, (first, end) in ((300, (3, 5)), (1001, (20, 31)), (1001, (0, 1000)), (640, (15, 90))):
+        assert logits.margins == [16, 9, 2]  # at the inputs of the last two gated blocks and the 1x1 after them
+        for frames, (first, end) in ((300, (3, 5)), (1001, (20, 31)), (2001, (25, 30)), (1001, (0, 1000)),
+                                     (640, (15, 90))):
             x = prefix(torch.randn(1, 128, frames))
-            every = logits(x, torch.tensor([0, frames]))
+            every = logits(x, torch.tensor([0, frames]))  # every column: nothing cut
             expected = every[..., first:end]
             assert expected.shape[-1] == min(end, every.shape[-1]) - first > 0
-            torch.testing.assert_close(logits(x, torch.tensor([first, end])), expected, rtol=0, atol=0)
+            torch.testing.assert_close(logits(x, torch.tensor([first, end])), expected, rtol=0, atol=1e-6)
             torch.testing.assert_close(runner(x, torch.tensor([first, end])), expected, rtol=0, atol=1e-4)
 
 

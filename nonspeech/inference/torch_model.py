@@ -31,7 +31,7 @@ from nonspeech.models.checkpoint import (
     model_from_checkpoint,
     output_of,
 )
-from nonspeech.models.efficientat import localise_gates, split_at_first_gate
+from nonspeech.models.efficientat import ChannelGate, localise_gates, split_at_first_gate
 from nonspeech.models.fused import for_inference
 from nonspeech.models.outputs import class_boundaries, class_probabilities
 
@@ -123,29 +123,50 @@ class FeatureMap(nn.Module):
         return self.network.feature_map(x)
 
 
+def column_margin(layer: nn.Module) -> int | None:
+    """Columns either side of an output column that a layer keeping the time axis reads in its input: its
+    convolutions' reach and its gates' half spans; None when it strides in time or a gate reads the whole input."""
+    stride, reach = time_reach(layer)
+    spans = [gate.span for gate in layer.modules() if isinstance(gate, ChannelGate)]
+    if stride != 1 or None in spans:
+        return None
+    return reach + sum((span | 1) // 2 for span in spans)
+
+
 class ColumnLogits(nn.Module):
     """A detector from the frames of its body's first layers (B, rows, frames) to the per-column logits (B, logits,
     columns) of the columns span[0] <= j < span[1] that the stretch has: its head's, then each of its boundary
     stacks' (2 per class), in the order of `kinds`. One module, so that onnxruntime runs the rest of the body and the
-    head as one graph; the head runs only over the columns asked for and the `reach` either side that they read."""
+    head as one graph. The body's layers after its last time stride (`late`) and the head run only over the columns
+    asked for and those they read: `margins[i]` either side at late layer i's input, the head's `reach` at its own."""
 
     def __init__(
-        self, rest: nn.Module, embedder: nn.Module, normalize: nn.Module, head: nn.Module, kinds: list[str],
+        self, rest: nn.Sequential, embedder: nn.Module, normalize: nn.Module, head: nn.Module, kinds: list[str],
     ) -> None:
         super().__init__()
-        self.rest, self.embedder, self.normalize, self.head, self.kinds = rest, embedder, normalize, head, kinds
-        stacks = [*head.head, *(head.boundary_heads[kind] for kind in kinds)]
-        self.reach = max(time_reach(stack)[1] for stack in stacks)
+        self.embedder, self.normalize, self.head, self.kinds = embedder, normalize, head, kinds
+        self.reach = max(time_reach(stack)[1] for stack in [*head.head, *(head.boundary_heads[k] for k in kinds)])
+        self.margins: list[int] = []
+        late = len(rest)
+        while late and (margin := column_margin(rest[late - 1])) is not None:
+            self.margins.insert(0, margin + (self.margins[0] if self.margins else self.reach))
+            late -= 1
+        self.early, self.late = rest[:late], rest[late:]
 
     def forward(self, x: torch.Tensor, span: torch.Tensor) -> torch.Tensor:
-        maps = self.rest(x).mean(dim=2)
-        end = torch.minimum(span[1], shape_as_tensor(maps)[-1])  # the exporter keeps a shape read this way dynamic
-        start = torch.clamp(span[0] - self.reach, min=0)
-        read = torch.arange(start, torch.minimum(end + self.reach, shape_as_tensor(maps)[-1]))
-        columns = self.normalize(self.embedder.from_columns(maps.index_select(2, read)))
+        maps = self.early(x)
+        total = shape_as_tensor(maps)[-1]  # the exporter keeps a shape read this way dynamic; late layers keep it
+        end, offset = torch.minimum(span[1], total), torch.zeros_like(span[0])  # maps' first column
+        for layer, margin in zip(self.late, self.margins):
+            first = torch.clamp(span[0] - margin, min=0)
+            maps = layer(maps.index_select(3, torch.arange(first, torch.minimum(end + margin, total)) - offset))
+            offset = first
+        first = torch.clamp(span[0] - self.reach, min=0)
+        read = torch.arange(first, torch.minimum(end + self.reach, total)) - offset
+        columns = self.normalize(self.embedder.from_columns(maps.mean(dim=2).index_select(2, read)))
         stacks = [self.head.boundary_logits(columns, kind=kind).flatten(1, 2) for kind in self.kinds]
         logits = torch.cat([self.head.frame_logits(columns), *stacks], dim=1)
-        return logits.index_select(2, torch.arange(span[0], end) - start)
+        return logits.index_select(2, torch.arange(span[0], end) - first)
 
 
 def shared_parts(after_frontend: nn.Sequential, network: nn.Module) -> tuple[nn.Module, Callable]:
