@@ -12,7 +12,8 @@ OPSET = 17
 
 
 def onnx_buffer(
-    module: nn.Module, examples: tuple[torch.Tensor, ...], names: tuple[str, ...], dynamic_axes: dict[str, dict[int, str]],
+    module: nn.Module, examples: tuple[torch.Tensor, ...], names: tuple[str, ...],
+    dynamic_axes: dict[str, dict[int, str]],
 ) -> bytes:
     """The module traced on its example inputs as ONNX (opset 17), its inputs then its output named `names`. Every
     submodule keeps its train/eval mode (the exporter would set them all to the root's afterwards)."""
