@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nonspeech.inference.sliding import Framer, column_grid, frame_layout, window_means
+from nonspeech.inference.sliding import Framer, centre_columns, column_grid, frame_layout, window_means
 
 # A detector's columns depend on audio well beyond its window (every squeeze-excitation layer gates over 6 s of the
 # layer before), so each batch's stretch is fixed by the stream alone: the windows starting in 0.5 s (at least 8
@@ -51,14 +51,13 @@ def column_framer(
     step, reach = time_reach(prefix)  # front-end frames per frame of this framer, and the frames each depends on
     with torch.inference_mode():
         stride, phase = column_grid(lambda x: body(run_prefix(x), 0, x.shape[-1]), bins)
-    focus = width * centre / stride  # columns each window scores
 
     def frames(samples: torch.Tensor) -> torch.Tensor:
         return run_prefix(frontend.frames(samples))
 
     def score(stretch: torch.Tensor, firsts: np.ndarray, samples: np.ndarray | None) -> np.ndarray:
         firsts = firsts * step  # in front-end frames
-        starts = (firsts + width * (1 - centre) / 2 - phase) / stride  # of the columns each window scores
+        starts, focus = centre_columns(firsts, width, centre, stride, phase)  # the columns each window scores
         held = np.floor((firsts + (width - 1) / 2 - phase) / stride).astype(int)  # the column of the centre frame
         first = max(0, min(int(np.floor(starts[0])), held[0]))
         end = max(int(np.floor(starts[-1] + focus)), held[-1]) + 1

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from torch.nn import functional as F
 from nonspeech.inference.heap import release_free_memory
 
 Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray | None], np.ndarray]
+T = TypeVar("T", np.ndarray, torch.Tensor)
 SHARED_WINDOWS = 8  # window lengths of starts per pass of the shared body: 12% recomputed, peak memory +40 MB
 RELEASE_WINDOWS = 10  # window lengths scored between giving free heap pages back: without, RSS grew (bench/README)
 BATCHES_AHEAD = 16  # batches in flight per scoring thread: with 2 they ran dry while a block's frames were computed
@@ -250,6 +252,13 @@ def window_means(columns: torch.Tensor, firsts: torch.Tensor, width: float) -> t
     return ((integral(hi) - integral(lo)) / (hi - lo)).T.float()
 
 
+def centre_columns(firsts: T, width: int, centre: float, stride: int, phase: float) -> tuple[T, float]:
+    """Where the `centre` fraction in the middle of windows of `width` frames, starting at frames `firsts`, begins
+    in the columns of a feature map of this stride and phase (column_grid), and how many columns it spans."""
+    focus = width * centre
+    return (firsts + (width - focus) / 2 - phase) / stride, focus / stride
+
+
 def centre_pooling(
     body: Callable[[torch.Tensor], torch.Tensor], bins: int, width: int, centre: float,
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -257,10 +266,9 @@ def centre_pooling(
     body's feature map; given a map's columns (C, columns) and the first frame of each window in it."""
     with torch.inference_mode():
         stride, phase = column_grid(body, bins)
-    focus = width * centre
 
     def pooled(columns: torch.Tensor, firsts: torch.Tensor) -> torch.Tensor:
-        return window_means(columns, (firsts + (width - focus) / 2 - phase) / stride, focus / stride)
+        return window_means(columns, *centre_columns(firsts, width, centre, stride, phase))
 
     return pooled
 
