@@ -12,6 +12,7 @@ import torch
 from nonspeech.features.efficientat_mel import EfficientATMel
 from nonspeech.features.logmel import LogMel, centred_max
 from nonspeech.inference.columns import column_framer
+from nonspeech.inference.feature_map import window_means
 from nonspeech.inference.heap import malloc_trim, release_free_memory
 from nonspeech.inference.sliding import (
     Framer,
@@ -20,7 +21,6 @@ from nonspeech.inference.sliding import (
     centre_classifier,
     shared_framer,
     slide,
-    window_means,
 )
 from nonspeech.models.efficientat import ChannelGate, MobileNetAT, centred_mean, localise_gates, split_at_first_gate
 

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nonspeech.inference.sliding import Framer, centre_columns, column_grid, frame_layout, window_means
+from nonspeech.inference.feature_map import centre_columns, column_grid, frame_layout, window_means
+from nonspeech.inference.sliding import Framer
 
 # A detector's columns depend on audio well beyond its window (every squeeze-excitation layer gates over 6 s of the
 # layer before), so each batch's stretch is fixed by the stream alone: the windows starting in 0.5 s (at least 8

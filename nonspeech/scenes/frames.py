@@ -19,7 +19,7 @@ from nonspeech.data.clip_arrays import CHUNK_CLIPS, create_clip_array, from_pcm1
 from nonspeech.events import BOUNDARIES
 from nonspeech.features.efficientat_mel import SAMPLE_RATE, EfficientATMel
 from nonspeech.features.embed import embedding_spec
-from nonspeech.inference.sliding import column_grid
+from nonspeech.inference.feature_map import column_grid
 from nonspeech.labels import NEGATIVE
 from nonspeech.models.efficientat import finer_time, load_audioset, localise_gates
 from nonspeech.models.embedding import AudioSetEmbedder
