@@ -31,7 +31,7 @@ from nonspeech.models.checkpoint import (
     model_from_checkpoint,
     output_of,
 )
-from nonspeech.models.efficientat import ChannelGate, localise_gates, split_at_first_gate
+from nonspeech.models.efficientat import ChannelGate, half_span, localise_gates, split_at_first_gate
 from nonspeech.models.fused import for_inference
 from nonspeech.models.outputs import class_boundaries, class_probabilities
 
@@ -130,7 +130,15 @@ def column_margin(layer: nn.Module) -> int | None:
     spans = [gate.span for gate in layer.modules() if isinstance(gate, ChannelGate)]
     if stride != 1 or None in spans:
         return None
-    return reach + sum((span | 1) // 2 for span in spans)
+    return reach + sum(half_span(span) for span in spans)
+
+
+def columns_around(first: torch.Tensor, end: torch.Tensor, margin: int,
+                   total: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The columns first - margin <= j < end + margin of a map of `total` columns, and the first of them (tensors, so
+    that an exported graph keeps them dynamic)."""
+    start = torch.clamp(first - margin, min=0)
+    return start, torch.arange(start, torch.minimum(end + margin, total))
 
 
 class ColumnLogits(nn.Module):
@@ -158,12 +166,10 @@ class ColumnLogits(nn.Module):
         total = shape_as_tensor(maps)[-1]  # the exporter keeps a shape read this way dynamic; late layers keep it
         end, offset = torch.minimum(span[1], total), torch.zeros_like(span[0])  # maps' first column
         for layer, margin in zip(self.late, self.margins):
-            first = torch.clamp(span[0] - margin, min=0)
-            maps = layer(maps.index_select(3, torch.arange(first, torch.minimum(end + margin, total)) - offset))
-            offset = first
-        first = torch.clamp(span[0] - self.reach, min=0)
-        read = torch.arange(first, torch.minimum(end + self.reach, total)) - offset
-        columns = self.normalize(self.embedder.from_columns(maps.mean(dim=2).index_select(2, read)))
+            first, read = columns_around(span[0], end, margin, total)
+            maps, offset = layer(maps.index_select(3, read - offset)), first
+        first, read = columns_around(span[0], end, self.reach, total)
+        columns = self.normalize(self.embedder.from_columns(maps.mean(dim=2).index_select(2, read - offset)))
         stacks = [self.head.boundary_logits(columns, kind=kind).flatten(1, 2) for kind in self.kinds]
         logits = torch.cat([self.head.frame_logits(columns), *stacks], dim=1)
         return logits.index_select(2, torch.arange(span[0], end) - first)
