@@ -25,6 +25,7 @@ Scorer = Callable[[torch.Tensor, np.ndarray, np.ndarray | None], np.ndarray]
 SHARED_WINDOWS = 8  # window lengths of starts per pass of the shared body: 12% recomputed, peak memory +40 MB
 RELEASE_WINDOWS = 10  # window lengths scored between giving free heap pages back: without, RSS grew (bench/README)
 BATCHES_AHEAD = 16  # batches in flight per scoring thread: with 2 they ran dry while a block's frames were computed
+SOUND_PROBE = 1024  # samples `audible` looks at before it looks at every sample
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,11 @@ def window_count(n_samples: int, window: int, hop: float, grid: int) -> int:
 
 
 def audible(samples: np.ndarray, offsets: np.ndarray, window: int) -> np.ndarray:
-    """Whether each window of samples [offset, offset + window) (offsets ascending) holds a nonzero sample: one pass
-    over the samples they cover, split where a window begins or ends."""
+    """Whether each window of samples [offset, offset + window) (offsets ascending) holds a nonzero sample. Sound at
+    the start of the stretch every window holds settles them all; else one pass over the samples they cover, split
+    where a window begins or ends."""
+    if samples[offsets[-1] : offsets[0] + window][:SOUND_PROBE].any():
+        return np.ones(len(offsets), dtype=bool)
     edges = np.unique(np.concatenate([offsets, offsets + window]))
     parts = np.logical_or.reduceat(samples[edges[0] : edges[-1]] != 0, edges[:-1] - edges[0])
     first, last = np.searchsorted(edges, offsets), np.searchsorted(edges, offsets + window)
