@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REALSOUNDS, detector_params, dvc, nonspeech, sh, stages_run
+from conftest import PROJECT, REALSOUNDS, detector_params, dvc, nonspeech, sh, stages_run
 
-from nonspeech.detector.fit import HeadTraining, column_boundaries, column_probabilities, fit_head
+from nonspeech.detector.fit import SCHEDULES, HeadTraining, column_boundaries, column_probabilities, fit_head
 from nonspeech.models.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.pipeline
@@ -140,7 +140,7 @@ def test_the_weak_clip_loss_teaches_each_class_its_highest_column() -> None:
     labels[:20, 0] = 1.0
     clips[:20, 0, 4] += 4.0  # class 0's clips: one loud column in dimension 0
     args = {"dims": 8, "hidden": 8, "layers": 1, "kernel": 3, "dropout": 0.0}
-    cfg = HeadTraining("cpu", 0.01, 0.0, 8, 40, 0, 1.0, 1.0, 1.0)
+    cfg = HeadTraining("cpu", 0.01, 0.0, 8, 40, 0, 1.0, 1.0, 1.0, "constant")
     head = fit_head(args, 2, scenes, targets, {}, cfg, (clips, labels))
     clip_probabilities = column_probabilities(head, clips, None).max(axis=1)
     assert clip_probabilities[:20, 0].mean() > 0.5 > clip_probabilities[20:, 0].mean()
@@ -149,10 +149,12 @@ def test_the_weak_clip_loss_teaches_each_class_its_highest_column() -> None:
     assert column_probabilities(without, clips, None).max(axis=1)[:20, 0].mean() < 0.5
 
 
-@pytest.mark.parametrize("kind", ["onset", "offset"])
-def test_a_boundary_stack_learns_in_which_column_and_where_in_it_an_event_begins_or_ends(kind: str) -> None:
+@pytest.mark.parametrize(("kind", "schedule"), [("onset", "constant"), ("offset", "cosine")])
+def test_a_boundary_stack_learns_in_which_column_and_where_in_it_an_event_begins_or_ends(
+    kind: str, schedule: str,
+) -> None:
     """Each scene's event begins (ends) in one column, a fraction f into it; dimension 0 of that column says so and
-    dimension 1 says f."""
+    dimension 1 says f; at a constant learning rate, or one decaying to 0 along a half cosine."""
     rng = np.random.default_rng(0)
     scenes = 0.1 * rng.normal(size=(32, 4, 12)).astype(np.float32)
     onsets = np.full((32, 1, 12), np.nan, dtype=np.float32)
@@ -162,7 +164,7 @@ def test_a_boundary_stack_learns_in_which_column_and_where_in_it_an_event_begins
         onsets[k, 0, column] = fraction
     args = {"dims": 4, "hidden": 16, "layers": 1, "kernel": 1, "dropout": 0.0, "boundaries": [kind]}
     head = fit_head(args, 1, scenes, np.zeros_like(onsets), {kind: onsets}, HeadTraining(
-        "cpu", 0.01, 0.0, 8, 150, 0, 1.0, 0.0, 5.0), (scenes[:0], np.zeros((0, 1))))
+        "cpu", 0.01, 0.0, 8, 150, 0, 1.0, 0.0, 5.0, schedule), (scenes[:0], np.zeros((0, 1))))
     where = column_boundaries(head, scenes, negative=1)[kind]  # (scenes, columns, classes + other, 2)
     begins = ~np.isnan(onsets[:, 0])
     assert where[..., 0, 0][begins].min() > 0.5 > where[..., 0, 0][~begins].max()
@@ -170,4 +172,11 @@ def test_a_boundary_stack_learns_in_which_column_and_where_in_it_an_event_begins
     assert not where[..., 1, :].any()  # `other` begins nowhere
     with pytest.raises(ValueError, match=r"model.boundaries \['middle'\]: the scene frames hold no such targets"):
         fit_head({**args, "boundaries": ["middle"]}, 1, scenes, np.zeros_like(onsets), {kind: onsets}, HeadTraining(
-            "cpu", 0.01, 0.0, 8, 1, 0, 1.0, 0.0, 5.0), (scenes[:0], np.zeros((0, 1))))
+            "cpu", 0.01, 0.0, 8, 1, 0, 1.0, 0.0, 5.0, "constant"), (scenes[:0], np.zeros((0, 1))))
+
+
+def test_the_detector_training_params_of_the_config_load_and_a_bad_schedule_is_one_line() -> None:
+    train = yaml.safe_load((PROJECT / "configs/detector.yaml").read_text())["detector"]["sed"]["train"]
+    assert HeadTraining.from_dict(train).schedule in SCHEDULES
+    with pytest.raises(ValueError, match=r"^detector train.schedule 'linear': one of constant, cosine$"):
+        HeadTraining.from_dict({**train, "schedule": "linear"})

@@ -16,6 +16,8 @@ from nonspeech.devices.select import resolve_device
 from nonspeech.models.outputs import class_boundaries, class_probabilities
 from nonspeech.models.registry import build_model
 
+SCHEDULES = ("constant", "cosine")
+
 
 @dataclass(frozen=True)
 class HeadTraining:
@@ -30,6 +32,7 @@ class HeadTraining:
     positive_weight: float  # extra weight of covered columns in the loss (their share of columns is small)
     weak_weight: float  # weight of the clip-level loss on the isolated clips (each class's highest column), 0: none
     boundary_weight: float  # extra weight of the columns an event begins (ends) in, in a boundary stack's loss
+    schedule: str  # the learning rate: "constant", or "cosine" (falling along a half cosine to 0 by the last step)
 
     @classmethod
     def from_dict(cls, d: dict) -> HeadTraining:
@@ -39,6 +42,8 @@ class HeadTraining:
             raise ValueError(f"detector train params: unknown keys {sorted(set(d) - names)}, missing {sorted(names - set(d))}")
         if d["batch_size"] < 1 or d["epochs"] < 1:
             raise ValueError(f"detector train.batch_size and train.epochs must be >= 1, got {d['batch_size']}, {d['epochs']}")
+        if d["schedule"] not in SCHEDULES:
+            raise ValueError(f"detector train.schedule {d['schedule']!r}: one of {', '.join(SCHEDULES)}")
         return cls(**d)
 
 
@@ -73,6 +78,8 @@ def fit_head(
     torch.manual_seed(cfg.seed)
     model = build_model("frame_head", n_classes, **model_args).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * -(-len(embeddings) // cfg.batch_size)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps) if cfg.schedule == "cosine" else None
     x = torch.from_numpy(embeddings.astype(np.float32)).to(device)
     y = torch.from_numpy(targets.astype(np.float32)).to(device)
     missing = sorted(set(model.boundary_heads) - set(boundaries))
@@ -100,6 +107,8 @@ def fit_head(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if decay:
+                decay.step()
     return model.cpu().eval()
 
 
