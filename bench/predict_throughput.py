@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+import yaml
 
 from nonspeech.data.audio import decode_mono, load_clip, resample
 from nonspeech.data.sources.demo import SYNTHS, generate_demo
@@ -48,13 +49,13 @@ FEATURES = feature_spec("logmel", 32000, 4.0, LOGMEL)
 PRETRAINED_FEATURES = feature_spec("efficientat", 32000, 6.0, LOGMEL)
 NORMALIZATION = {"mode": "global", "mean": -40.0, "std": 20.0}
 WEIGHTS = Path(__file__).resolve().parents[2] / "shared/pretrained/mn04_as_mAP_432.pt"
+DETECTOR = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/detector.yaml").read_text())["detector"]["sed"]
 SIZES = {
     "default": {"widths": [32, 64, 128, 256], "hidden": 512},
     "demo": {"widths": [8, 16, 32, 64], "hidden": 128},
     "embed": {"dims": 384, "hidden": 0, "dropout": 0.2},
     "finetune": {"width": 0.4, "dropout": 0.2},
-    "detector": {"dims": 384, "hidden": 128, "layers": 2, "kernel": 3, "dropout": 0.2,
-                 "boundaries": ["onset", "offset"]},
+    "detector": DETECTOR["model"],
 }
 LONG_RATE = 44100
 MODES = ("files", "window", "window-exact", "window-waveform", "breakdown", "memory")
@@ -72,9 +73,9 @@ def checkpoint(name: str) -> dict:
         return make_checkpoint(head, "embedding_head", args, classes, features, norm, embedder_state=body.state_dict())
     if name == "detector":
         body = load_audioset(WEIGHTS, 0.4)
-        embedding = {**embedding_spec(WEIGHTS, 0.4, False, body.dims), "frames": True, "time_stride": 32,
-                     "window_seconds": 6.0}
-        norm = {"mode": "per_bin", "mean": [0.0] * body.dims, "std": [1.0] * body.dims}
+        dims, frames = args["dims"], {k: DETECTOR["body"][k] for k in ("time_stride", "frequency")}
+        embedding = {**embedding_spec(WEIGHTS, 0.4, False, dims), "frames": True, **frames, "window_seconds": 6.0}
+        norm = {"mode": "per_bin", "mean": [0.0] * dims, "std": [1.0] * dims}
         head = build_model("frame_head", len(classes), **args)
         return make_checkpoint(head, "frame_head", args, classes, {**PRETRAINED_FEATURES, "embedding": embedding}, norm,
                                output="sigmoid", column_seconds=0.32, hops_per_column=4, median_seconds=dict.fromkeys(classes, 0.96),

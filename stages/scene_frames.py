@@ -18,7 +18,7 @@ def main(params: dict) -> None:
     manifest = pd.read_csv("data/ingest/manifest.csv")
     compute_frames(out / "scenes", manifest, fold_of_row(manifest),
                    json.loads(Path("data/ingest/classes.json").read_text()), Path(body["weights"]), body["width"],
-                   body["tags"], body["time_stride"], params["audio"]["seconds"], out / "frames.zarr")
+                   body["tags"], body["time_stride"], body["frequency"], params["audio"]["seconds"], out / "frames.zarr")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ def test_checkpoint_carries_thresholds_and_median_filters_chosen_out_of_fold(det
     assert sorted(checkpoint["thresholds"]) == sorted(checkpoint["median_seconds"]) == sorted(targets)
     assert checkpoint["column_seconds"] == pytest.approx(0.32)
     assert checkpoint["features"]["embedding"]["frames"] is True
+    assert checkpoint["features"]["embedding"]["frequency"] == "bins" and len(checkpoint["normalization"]["mean"]) == 1536
     assert checkpoint["boundary_radius"] == {"onset": 2, "offset": 1}
     assert checkpoint["hysteresis"] == detector_params()["detector"]["sed"]["hysteresis"]
     stored = np.load(detector_repo / "data/detector/sed/out_of_fold.npz")
@@ -74,6 +75,17 @@ def test_a_training_parameter_reruns_neither_synthesis_nor_frames(detector_copy:
     (detector_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     ran = stages_run(dvc(detector_copy, "repro", "detector_eval@sed").stdout)
     assert ran == {"detector@sed", "detector_eval@sed"}
+
+
+def test_a_model_dims_the_frames_do_not_have_stops_the_detector_stage_with_one_line(detector_copy: Path) -> None:
+    params = yaml.safe_load((detector_copy / "params.yaml").read_text())
+    params["detector"]["sed"]["model"]["dims"] = 384
+    (detector_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    result = sh(detector_copy, sys.executable, "stages/detector.py", "sed", check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: detector model.dims 384: the frames have 1536 per column (384 per frequency bin kept, body.frequency; "
+        "527 more with body.tags)"]
 
 
 def test_a_background_folder_without_audio_stops_the_scenes_stage_with_one_line(detector_copy: Path) -> None:

@@ -199,15 +199,17 @@ def test_onnx_runner_equals_a_localised_mn04_body_for_any_number_of_frames(split
             torch.testing.assert_close(runner(x), body(x), rtol=0, atol=1e-4)
 
 
-def test_a_detectors_graph_gives_the_columns_asked_for_from_a_stretch_of_any_length() -> None:
+@pytest.mark.parametrize("frequency", ["mean", "bins"])
+def test_a_detectors_graph_gives_the_columns_asked_for_from_a_stretch_of_any_length(frequency: str) -> None:
     """A detector's body after its first gate and its head as one onnxruntime graph (ColumnLogits), traced on one
     window, gives for a stretch of any length the logits of the columns asked for, its layers after the last time
     stride and its head run only over them and the columns they read: those of every column, cut to them. A span
-    past the stretch's end stops at it."""
+    past the stretch's end stops at it. Columns averaged over frequency or with each frequency bin kept."""
     torch.manual_seed(0)
     network = MobileNetAT(3, 0.4).eval().requires_grad_(False)
-    embedder = AudioSetEmbedder(network, tags=False, frames=True)
-    head = frame_head(3, network.dims, members=2, boundaries=["onset", "offset"]).eval().requires_grad_(False)
+    embedder = AudioSetEmbedder(network, tags=False, frames=True, frequency=frequency)
+    assert embedder.dims == network.dims * (4 if frequency == "bins" else 1)
+    head = frame_head(3, embedder.dims, members=2, boundaries=["onset", "offset"]).eval().requires_grad_(False)
     with torch.inference_mode():
         localise_gates(embedder, lambda: embedder(torch.zeros(1, 128, 300)))
         prefix, rest = split_at_first_gate(network, 128)

@@ -118,6 +118,9 @@ def train_detector(
     group = zarr.open_group(frames_path, mode="r")
     attrs = dict(group.attrs)
     embeddings, targets, boundaries = group["embeddings"][:], group["targets"][:], scene_boundaries(group)
+    if model_args.get("dims") != embeddings.shape[1]:
+        raise ValueError(f"detector model.dims {model_args.get('dims')}: the frames have {embeddings.shape[1]} per column "
+                         "(384 per frequency bin kept, body.frequency; 527 more with body.tags)")
     unplaced = sorted(set(model_args.get("boundaries", ())) - set(boundary_radius))
     if unplaced:
         raise ValueError(f"model.boundaries {unplaced}: boundary_radius gives them no radius")

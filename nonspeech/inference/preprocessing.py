@@ -22,7 +22,9 @@ def preprocessing(checkpoint: dict, conv_stft: bool = False) -> nn.Sequential:
         network.load_state_dict(checkpoint["embedder_state"])
         if "time_stride" in features["embedding"]:
             finer_time(network, features["embedding"]["time_stride"])
-        embedder = AudioSetEmbedder(network, features["embedding"]["tags"], features["embedding"].get("frames", False))
+        embedding = features["embedding"]
+        embedder = AudioSetEmbedder(network, embedding["tags"], embedding.get("frames", False),
+                                    embedding.get("frequency", "mean"))
         if embedder.frames:  # gated over the model's window centred on each column, as its training scenes were
             probe = stages[0](torch.zeros(1, clip_samples(features)))
             with torch.inference_mode():

@@ -169,7 +169,7 @@ class ColumnLogits(nn.Module):
             first, read = columns_around(span[0], end, margin, total)
             maps, offset = layer(maps.index_select(3, read - offset)), first
         first, read = columns_around(span[0], end, self.reach, total)
-        columns = self.normalize(self.embedder.from_columns(maps.mean(dim=2).index_select(2, read - offset)))
+        columns = self.normalize(self.embedder.from_maps(maps.index_select(3, read - offset)))
         stacks = [self.head.boundary_logits(columns, kind=kind).flatten(1, 2) for kind in self.kinds]
         logits = torch.cat([self.head.frame_logits(columns), *stacks], dim=1)
         return logits.index_select(2, torch.arange(span[0], end) - first)

@@ -7,16 +7,22 @@ from torch import nn
 
 from nonspeech.models.efficientat import AUDIOSET_CLASSES, MobileNetAT
 
+FREQUENCY = ("mean", "bins")
+
 
 class AudioSetEmbedder(nn.Module):
     """Log-mels (B, 128, frames) to clip embeddings (B, dims, 1): the pooled body output and, with `tags`, the
-    527 AudioSet probabilities after it; with `frames`, the body's columns (B, dims, columns), pooled over frequency
-    only (with `tags`, each column's AudioSet probabilities after it). Always in eval mode: it is never trained."""
+    527 AudioSet probabilities after it; with `frames`, the body's columns (B, dims, columns), its map averaged over
+    frequency or, with `frequency` "bins", each frequency bin's channels kept (with `tags`, each column's AudioSet
+    probabilities after them). Always in eval mode: it is never trained."""
 
-    def __init__(self, network: MobileNetAT, tags: bool, frames: bool = False) -> None:
+    def __init__(self, network: MobileNetAT, tags: bool, frames: bool = False, frequency: str = "mean") -> None:
         super().__init__()
-        self.network, self.tags, self.frames = network.eval(), tags, frames
-        self.dims = network.dims + (AUDIOSET_CLASSES if tags else 0)
+        if frequency not in FREQUENCY:
+            raise ValueError(f"frequency {frequency!r}: must be one of {', '.join(FREQUENCY)}")
+        self.network, self.tags, self.frames, self.frequency = network.eval(), tags, frames, frequency
+        bins = network.feature_map(torch.zeros(1, 128, 64)).shape[2] if frequency == "bins" else 1
+        self.dims = network.dims * bins + (AUDIOSET_CLASSES if tags else 0)
 
     def train(self, mode: bool = True) -> AudioSetEmbedder:
         return super().train(False)
@@ -31,16 +37,17 @@ class AudioSetEmbedder(nn.Module):
             pooled = torch.cat([pooled, torch.sigmoid(self.network.from_pooled(pooled))], dim=1)
         return pooled.unsqueeze(-1)
 
-    def from_columns(self, columns: torch.Tensor) -> torch.Tensor:
-        """Frame embeddings (B, dims, columns) from the feature map averaged over frequency (B, body dims, columns)."""
+    def from_maps(self, maps: torch.Tensor) -> torch.Tensor:
+        """Frame embeddings (B, dims, columns) from the feature map (B, body dims, frequency, columns)."""
+        columns = maps.flatten(1, 2) if self.frequency == "bins" else maps.mean(dim=2)
         if not self.tags:
             return columns
-        tags = torch.sigmoid(self.network.from_pooled(columns.transpose(1, 2))).transpose(1, 2)
+        tags = torch.sigmoid(self.network.from_pooled(maps.mean(dim=2).transpose(1, 2))).transpose(1, 2)
         return torch.cat([columns, tags], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.frames:
-            return self.from_columns(self.network.feature_map(x).mean(dim=2))
+            return self.from_maps(self.network.feature_map(x))
         return self.from_pooled(self.network.embed(x))
 
 

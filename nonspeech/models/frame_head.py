@@ -12,9 +12,9 @@ from torch.nn import functional as F
 
 
 def conv_stack(n_classes: int, dims: int, hidden: int, layers: int, kernel: int, dropout: float) -> nn.Sequential:
-    """Dropout, `layers` convolutions of `kernel` columns and `hidden` channels with ReLU and dropout, then a 1x1
-    convolution to n_classes logits per column."""
-    blocks: list[nn.Module] = [nn.Dropout(dropout)]
+    """Dropout of whole input channels (one embedding dimension of an item), `layers` convolutions of `kernel`
+    columns and `hidden` channels with ReLU and dropout, then a 1x1 convolution to n_classes logits per column."""
+    blocks: list[nn.Module] = [nn.Dropout1d(dropout)]
     width = dims
     for _ in range(layers):
         blocks += [nn.Conv1d(width, hidden, kernel, padding=kernel // 2), nn.ReLU(inplace=True), nn.Dropout(dropout)]

@@ -30,13 +30,15 @@ BATCH = 4
 
 
 def frame_embedder(
-    weights: Path, width: float, tags: bool, time_stride: int, window_seconds: float, frontend: EfficientATMel,
+    weights: Path, width: float, tags: bool, time_stride: int, frequency: str, window_seconds: float,
+    frontend: EfficientATMel,
 ) -> AudioSetEmbedder:
-    """The frozen body giving column embeddings of time_stride frames (with `tags`, each column's AudioSet
-    probabilities too), its squeeze-excitation gates over the window_seconds centred on each column (as in a window
-    of that length alone): what training and `predict --window` both run."""
+    """The frozen body giving column embeddings of time_stride frames, its map averaged over frequency or each bin
+    kept (`frequency`: mean, bins; with `tags`, each column's AudioSet probabilities too), its squeeze-excitation
+    gates over the window_seconds centred on each column (as in a window of that length alone): what training and
+    `predict --window` both run."""
     network = finer_time(load_audioset(weights, width), time_stride)
-    embedder = for_inference(AudioSetEmbedder(network, tags, frames=True))
+    embedder = for_inference(AudioSetEmbedder(network, tags, frames=True, frequency=frequency))
     probe = torch.zeros(1, int(round(window_seconds * SAMPLE_RATE)))
     with torch.inference_mode():
         localise_gates(embedder, lambda: embedder(frontend(probe)))
@@ -93,7 +95,7 @@ def clip_targets(labels: pd.Series, targets: list[str]) -> np.ndarray:
 
 def compute_frames(
     scenes_dir: Path, manifest: pd.DataFrame, fold_of_row: np.ndarray, classes: list[str], weights: Path,
-    width: float, tags: bool, time_stride: int, window_seconds: float, out_path: Path,
+    width: float, tags: bool, time_stride: int, frequency: str, window_seconds: float, out_path: Path,
 ) -> dict[str, object]:
     """Write out_path, a zarr group: `embeddings` (scenes, dims, columns) float16 and `targets` (scenes, target
     classes, columns) float16, the strong labels; `boundaries` (scenes, boundary kinds, target classes, columns)
@@ -107,7 +109,7 @@ def compute_frames(
     scenes = pd.read_csv(scenes_dir / "scenes.csv")
     events = pd.read_csv(scenes_dir / "events.csv")
     frontend = EfficientATMel()
-    embedder = frame_embedder(weights, width, tags, time_stride, window_seconds, frontend)
+    embedder = frame_embedder(weights, width, tags, time_stride, frequency, window_seconds, frontend)
     length, first = column_seconds(embedder, frontend)
     targets = [c for c in classes if c != NEGATIVE]
     with torch.inference_mode():
@@ -115,7 +117,8 @@ def compute_frames(
         clip_columns = embedder(frontend(torch.zeros(1, clip_length))).shape[-1]
     spec = embedding_spec(weights, width, tags, embedder.dims)
     attrs = {
-        "embedding": {**spec, "frames": True, "time_stride": time_stride, "window_seconds": window_seconds},
+        "embedding": {**spec, "frames": True, "time_stride": time_stride, "frequency": frequency,
+                      "window_seconds": window_seconds},
         "column_seconds": length, "column_start": first, "targets": targets, "scene_seconds": stored["seconds"],
         "boundaries": list(BOUNDARIES),
         "versions": {p: version(p) for p in ("torch", "numpy", "zarr")},
