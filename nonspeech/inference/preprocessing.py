@@ -18,11 +18,11 @@ def preprocessing(checkpoint: dict, conv_stft: bool = False) -> nn.Sequential:
     features, normalization = checkpoint["features"], checkpoint["normalization"]
     stages = [build_frontend(features, conv_stft)]
     if "embedding" in features:
-        network = MobileNetAT(AUDIOSET_CLASSES, features["embedding"]["width"])
-        network.load_state_dict(checkpoint["embedder_state"])
-        if "time_stride" in features["embedding"]:
-            finer_time(network, features["embedding"]["time_stride"])
         embedding = features["embedding"]
+        network = MobileNetAT(AUDIOSET_CLASSES, embedding["width"])
+        network.load_state_dict(checkpoint["embedder_state"])
+        if "time_stride" in embedding:
+            finer_time(network, embedding["time_stride"])
         embedder = AudioSetEmbedder(network, embedding["tags"], embedding.get("frames", False),
                                     embedding.get("frequency", "mean"))
         if embedder.frames:  # gated over the model's window centred on each column, as its training scenes were

@@ -21,7 +21,8 @@ class AudioSetEmbedder(nn.Module):
         if frequency not in FREQUENCY:
             raise ValueError(f"frequency {frequency!r}: must be one of {', '.join(FREQUENCY)}")
         self.network, self.tags, self.frames, self.frequency = network.eval(), tags, frames, frequency
-        bins = network.feature_map(torch.zeros(1, 128, 64)).shape[2] if frequency == "bins" else 1
+        with torch.no_grad():
+            bins = network.feature_map(torch.zeros(1, 128, 64)).shape[2] if frequency == "bins" else 1
         self.dims = network.dims * bins + (AUDIOSET_CLASSES if tags else 0)
 
     def train(self, mode: bool = True) -> AudioSetEmbedder:
