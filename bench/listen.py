@@ -3,7 +3,7 @@ line comes, and its closing line after its true end (p50, p95), the speed on one
 hour of stream.
 
 Usage: python bench/listen.py --model data/detector/sed/model.pt [--scenes ../shared/realsounds/scenes]
-                              [--block 0.1] [--minutes 60]
+                              [--block 0.1] [--minutes 60] [--slowest 6]
 
 The scenes are fed block by block (--block seconds of audio each) through the same LiveTimeline as the command, on
 one thread. The clock: a block is there once its last sample is (stream time), and its decisions are out when its
@@ -11,7 +11,8 @@ processing ends, waiting for the processing of the blocks before it. A reference
 the first decision of its class whose event overlaps it (within 1 s before its onset). The model's look-ahead for a
 class is the audio after a moment that its decision needs: half a window, the class's median filter's half (or a
 detector's onset radius, when longer: the windows that place an event's start) and one hop; how far beyond it an
-onset line comes is measured against its event's class.
+onset line comes is measured against its event's class. The `--slowest` onset lines by that measure are listed,
+each with its scene, class and reference onset.
 Memory: the scenes one after another as one stream of --minutes, the RSS after the first minute and at the end.
 """
 
@@ -34,6 +35,7 @@ from nonspeech.live.timeline import LiveTimeline
 
 SCENES = Path(__file__).resolve().parents[2] / "shared/realsounds/scenes"
 EARLY = 1.0  # a decision may start this long before the reference onset and still be that event's
+KEYS = ("onset", "beyond", "heard", "waited", "streaming", "close")
 
 
 def rss_mb() -> float:
@@ -66,11 +68,13 @@ def listen_scene(timeline: LiveTimeline, blocks: list[np.ndarray], rate: int) ->
     return out + [(d, max(clock, stream) + spent) for d in decisions], busy + spent
 
 
-def delays(reference: list, decisions: list, ahead: dict[str, float]) -> dict[str, list[float]]:
+def delays(reference: list, decisions: list, ahead: dict[str, float]) -> tuple[dict[str, list[float]], list]:
     """Per found reference event: the onset line's delay after its onset, and `beyond` its class's look-ahead
     (`ahead`), split into `heard` (how far into the event the stretch that decided it ends) and `waited` (from there
-    to the line); the closing line's after its end."""
-    found: dict[str, list[float]] = {"onset": [], "beyond": [], "heard": [], "waited": [], "close": []}
+    to the line; `streaming`: that less the look-ahead); the closing line's after its end. Then (beyond, heard,
+    event) of each event with an onset line."""
+    found: dict[str, list[float]] = {key: [] for key in KEYS}
+    onsets = []
     for event in reference:
         mine = [(d, at) for d, at in decisions if d.event.label == event.label
                 and event.start - EARLY <= d.event.start <= event.end]
@@ -82,9 +86,11 @@ def delays(reference: list, decisions: list, ahead: dict[str, float]) -> dict[st
             found["beyond"].append(at - event.start - ahead[event.label])
             found["heard"].append(decision.at - event.start)
             found["waited"].append(at - decision.at)
+            found["streaming"].append(at - decision.at - ahead[event.label])
+            onsets.append((found["beyond"][-1], found["heard"][-1], event))
         if closed:
             found["close"].append(closed[0] - event.end)
-    return found
+    return found, onsets
 
 
 def look_ahead(model, hop: float) -> dict[str, float]:
@@ -100,6 +106,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=Path, default=SCENES, help="folder of scene wavs and events.csv")
     parser.add_argument("--block", type=float, default=0.1, help="seconds of audio per block fed")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the stream memory is measured over")
+    parser.add_argument("--slowest", type=int, default=6, help="onset lines listed, the furthest beyond the look-ahead")
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = load_model(args.model, timeline=True)
@@ -112,13 +119,15 @@ def main() -> None:
     scenes = sorted(args.scenes.glob("*.wav"))
     reference = read_reference(args.scenes / "events.csv")
     blocks = {path.name: blocks_of(path, rate, args.block) for path in scenes}
-    found: dict[str, list[float]] = {"onset": [], "beyond": [], "heard": [], "waited": [], "close": []}
-    busy, seconds, total, ahead = 0.0, 0.0, 0, look_ahead(model, hop)
+    found: dict[str, list[float]] = {key: [] for key in KEYS}
+    busy, seconds, total, ahead, onsets = 0.0, 0.0, 0, look_ahead(model, hop), []
     for name, parts in blocks.items():
         decisions, spent = listen_scene(fresh(), parts, rate)
         targets = [e for e in reference.get(name, []) if e.label != NEGATIVE]
-        for key, values in delays(targets, decisions, ahead).items():
+        delayed, told = delays(targets, decisions, ahead)
+        for key, values in delayed.items():
             found[key] += values
+        onsets += [(beyond, heard, name, event) for beyond, heard, event in told]
         total += len(targets)
         busy, seconds = busy + spent, seconds + sum(len(b) for b in parts) / rate
 
@@ -133,7 +142,12 @@ def main() -> None:
     print(f"onset line after the true onset: {spread('onset')}; beyond its class's look-ahead: {spread('beyond')}; "
           f"{len(found['onset'])} of {total} target events")
     print(f"  of which heard: the stretch that decided it ends {spread('heard')} after the true onset")
-    print(f"  of which waited: from that stretch's end to the line {spread('waited')} (look-ahead, batches, compute)")
+    print(f"  of which waited: from that stretch's end to the line {spread('waited')}; less the look-ahead "
+          f"{spread('streaming')} (batches, blocks, compute; below 0 where the onset radius outlasts the filter)")
+    slowest = sorted(onsets, key=lambda told: -told[0])[:args.slowest]
+    print(f"  the slowest {len(slowest)}: " + "; ".join(
+        f"{name} {event.label} at {event.start:g} s: {beyond:.2f} s beyond, heard {heard:.2f} s"
+        for beyond, heard, name, event in slowest))
     print(f"closing line after the true end: {spread('close')} ({len(found['close'])} events)")
     print(f"speed: {seconds / busy:.0f}x real time on one thread ({100 * busy / seconds:.1f}% of a core)")
 

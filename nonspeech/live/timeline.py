@@ -4,6 +4,7 @@ thresholds and hysteresis, each event told as soon as no later audio can change 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -20,8 +21,8 @@ from nonspeech.inference.detect import (
     median_sizes,
     moved,
 )
-from nonspeech.inference.model import BATCH_SIZE, LoadedModel
-from nonspeech.inference.sliding import Slider
+from nonspeech.inference.model import BATCH_SIZE, LoadedModel, TimelineLayout
+from nonspeech.inference.sliding import Slider, start_sample
 from nonspeech.labels import negative_index
 
 
@@ -68,13 +69,20 @@ def lanes_of(classes: list[str], sizes: list[int]) -> list[tuple[list[int], list
             for group in groups]
 
 
+def window_times(layout: TimelineLayout, hop: float, grid: int) -> Callable[[int], float]:
+    """Recording time of what window k scores, windows every `hop` samples with starts rounded to `grid`."""
+    return lambda k: float(layout.seconds(start_sample(k, hop, grid)))
+
+
 class Lane:
     """The classes of one median filter size: their windows' filtered probabilities, the cells decided and their
     event runs, so that each class is decided as soon as its own filter allows, not the longest one."""
 
-    def __init__(self, sizes: list[int], runs: EventRuns, length: float, pool: str) -> None:
-        self.runs, self.length, self.pool = runs, length, pool
+    def __init__(self, sizes: list[int], runs: EventRuns, length: float, pool: str,
+                 start_of: Callable[[int], float]) -> None:
+        self.runs, self.length, self.pool, self.start_of = runs, length, pool, start_of
         self.median = RunningMedian(sizes)
+        self.filtered = 0  # windows whose filtered probabilities are known
         self.queued = np.zeros(0)  # recording seconds of the windows scored, their filtered probabilities not yet known
         self.starts = np.zeros(0)  # recording seconds of the windows whose filtered probabilities are known
         self.probabilities = np.zeros((0, len(sizes)), dtype=np.float32)
@@ -97,12 +105,14 @@ class Lane:
             return []
         self.starts, self.queued = np.concatenate([self.starts, self.queued[:len(rows)]]), self.queued[len(rows):]
         self.probabilities = np.concatenate([self.probabilities, rows])
+        self.filtered += len(rows)
         if not len(self.starts):
             return []
         length, last = self.length, float(self.starts[-1])
         edges, cells = cell_scores(Windows(self.starts, self.probabilities, seconds if final else last + length, length),
                                    self.pool)
-        fresh = (edges[:-1] >= self.decided) & (final | (edges[1:] <= round(last, 6)))
+        # a cell ending by the next window's start is covered by no later window, nor cut by one
+        fresh = (edges[:-1] >= self.decided) & (final | (edges[1:] <= round(self.start_of(self.filtered), 6)))
         decisions = self.runs.feed(edges[:-1][fresh], edges[1:][fresh], cells[fresh])
         if final:
             decisions += self.runs.close(seconds)
@@ -179,9 +189,10 @@ class LiveTimeline:
         self.layout = model.layout()
         self.slider = Slider(model.timeline_framer(), self.layout.window, hop * self.layout.rate, self.layout.grid,
                              BATCH_SIZE)
+        self.start_of = window_times(self.layout, self.slider.hop, self.slider.grid)
         self.lanes = [
             Lane(sizes, EventRuns(model.classes, thresholds, hysteresis, min_duration, model.decision_rule, group),
-                 self.layout.length, pool)
+                 self.layout.length, pool, self.start_of)
             for group, sizes in lanes_of(model.classes, median_sizes(model.classes, model.median_seconds, hop))
         ]
         self.model = model
