@@ -198,7 +198,7 @@ def test_each_class_is_decided_as_soon_as_its_own_median_filter_allows(detector:
     unfiltered, cough = timeline.lanes
     assert cough.runs.targets == [model.classes.index("cough")]
     assert unfiltered.decided - cough.decided == pytest.approx(0.8, abs=1e-6)
-    assert unfiltered.decided == pytest.approx(timeline.start_of(unfiltered.filtered), abs=1e-6)
+    assert unfiltered.decided == pytest.approx(timeline.start_of(unfiltered.median.done), abs=1e-6)
 
 
 def test_a_closed_stdout_ends_quietly(detector: Path) -> None:

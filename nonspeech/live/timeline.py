@@ -82,7 +82,6 @@ class Lane:
                  start_of: Callable[[int], float]) -> None:
         self.runs, self.length, self.pool, self.start_of = runs, length, pool, start_of
         self.median = RunningMedian(sizes)
-        self.filtered = 0  # windows whose filtered probabilities are known
         self.queued = np.zeros(0)  # recording seconds of the windows scored, their filtered probabilities not yet known
         self.starts = np.zeros(0)  # recording seconds of the windows whose filtered probabilities are known
         self.probabilities = np.zeros((0, len(sizes)), dtype=np.float32)
@@ -105,14 +104,13 @@ class Lane:
             return []
         self.starts, self.queued = np.concatenate([self.starts, self.queued[:len(rows)]]), self.queued[len(rows):]
         self.probabilities = np.concatenate([self.probabilities, rows])
-        self.filtered += len(rows)
         if not len(self.starts):
             return []
         length, last = self.length, float(self.starts[-1])
         edges, cells = cell_scores(Windows(self.starts, self.probabilities, seconds if final else last + length, length),
                                    self.pool)
         # a cell ending by the next window's start is covered by no later window, nor cut by one
-        fresh = (edges[:-1] >= self.decided) & (final | (edges[1:] <= round(self.start_of(self.filtered), 6)))
+        fresh = (edges[:-1] >= self.decided) & (final | (edges[1:] <= round(self.start_of(self.median.done), 6)))
         decisions = self.runs.feed(edges[:-1][fresh], edges[1:][fresh], cells[fresh])
         if final:
             decisions += self.runs.close(seconds)
