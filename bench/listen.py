@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from nonspeech.data.stream import open_recording
+from nonspeech.detector.evaluate import decisions_of
 from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.inference.detect import class_thresholds, median_sizes
 from nonspeech.inference.load import load_model
@@ -34,7 +35,6 @@ from nonspeech.labels import NEGATIVE
 from nonspeech.live.timeline import LiveTimeline
 
 SCENES = Path(__file__).resolve().parents[2] / "shared/realsounds/scenes"
-EARLY = 1.0  # a decision may start this long before the reference onset and still be that event's
 KEYS = ("onset", "beyond", "heard", "waited", "streaming", "close")
 
 
@@ -76,8 +76,7 @@ def delays(reference: list, decisions: list, ahead: dict[str, float]) -> tuple[d
     found: dict[str, list[float]] = {key: [] for key in KEYS}
     onsets = []
     for event in reference:
-        mine = [(d, at) for d, at in decisions if d.event.label == event.label
-                and event.start - EARLY <= d.event.start <= event.end]
+        mine = [decisions[k] for k in decisions_of(event, [d for d, _ in decisions])]
         began = [(d, at) for d, at in mine if not d.closed]
         closed = [at for d, at in mine if d.closed]
         if began:

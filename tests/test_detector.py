@@ -45,8 +45,11 @@ def test_scenes_of_a_pool_hold_only_its_own_clips_within_the_scene(detector_repo
 def test_metrics_report_scenes_by_sed_eval_and_isolated_clips(detector_repo: Path) -> None:
     metrics = json.loads((detector_repo / "data/detector/sed/metrics.json").read_text())
     for part in ("cv", "test"):
-        assert set(metrics[part]) >= {"segment_macro_f1", "event_macro_f1", "false_alarms_per_minute"}
+        assert set(metrics[part]) >= {"segment_macro_f1", "event_macro_f1", "false_alarms_per_minute",
+                                      "onset_heard_p50", "onset_heard_p95", "onset_heard_within_1s"}
         assert 0 <= metrics[part]["segment_macro_f1"] <= 1 and metrics[part]["false_alarms_per_minute"] >= 0
+        assert -1 <= metrics[part]["onset_heard_p50"] <= metrics[part]["onset_heard_p95"]
+        assert 0 <= metrics[part]["onset_heard_within_1s"] <= 1
     assert 0 <= metrics["clips"]["macro_f1"] <= 1 and 0 <= metrics["clips"]["cv_macro_f1"] <= 1
     clips = np.load(detector_repo / "data/detector/sed/out_of_fold.npz")["isolated_clips"]
     test = pd.read_csv(detector_repo / "data/ingest/manifest.csv")["split"] == "test"

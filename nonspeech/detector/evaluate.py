@@ -1,6 +1,6 @@
 """The detector's figures, by the field's scorer (sed_eval): 1 s segment F1 and event F1 (onset ±200 ms) with false
-alarms on the out-of-fold CV scenes and on the test scenes, and top-class macro-F1 on the isolated clips (test, and
-CV out of fold)."""
+alarms, and how far into events their onsets are decided, on the out-of-fold CV scenes and on the test scenes; and
+top-class macro-F1 on the isolated clips (test, and CV out of fold)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ import zarr
 
 from nonspeech.data.audio import load_clips
 from nonspeech.detector.fit import column_boundaries, column_probabilities
-from nonspeech.detector.postprocess import Columns, scene_events
+from nonspeech.detector.postprocess import Columns, scene_events, scene_windows
 from nonspeech.detector.train import load_out_of_fold, normalised, scene_columns
 from nonspeech.evaluation.metrics import classification_metrics
 from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import score_timeline
 from nonspeech.evaluation.timeline_inputs import read_reference
+from nonspeech.events import Event
+from nonspeech.inference.detect import Decision, decisions
 from nonspeech.inference.model import clip_samples
 from nonspeech.inference.torch_model import torch_model
 from nonspeech.labels import NEGATIVE, negative_index
@@ -25,21 +27,56 @@ from nonspeech.models.checkpoint import hysteresis_of, model_from_checkpoint
 from nonspeech.report import print_summary
 
 BATCH = 16
+EARLY = 1.0  # a decision may begin this long before a reference event's onset and still be that event's
+
+
+def decisions_of(event: Event, told: list[Decision]) -> list[int]:
+    """Indices of the decisions of the reference event's class whose event begins from EARLY seconds before its onset
+    to its end: the event's own."""
+    return [k for k, d in enumerate(told)
+            if d.event.label == event.label and event.start - EARLY <= d.event.start <= event.end]
+
+
+def onset_heard(
+    scenes: dict[str, Columns], reference: dict[str, list[Event]], classes: list[str], thresholds: dict[str, float],
+    median_seconds: dict[str, float], hops: int, hysteresis: float,
+) -> np.ndarray:
+    """Per reference target event of the scenes, how far into it the cell that decided its onset ends: when `listen`
+    has heard enough to begin it (its onset line comes the look-ahead and a batch later); NaN where none begins."""
+    levels = np.array([thresholds.get(label, 1.0) for label in classes])
+    heard = []
+    for name, columns in scenes.items():
+        windows = scene_windows(columns, classes, median_seconds, hops)
+        onsets = [d for d in decisions(windows, classes, levels, hysteresis) if not d.closed]
+        for event in (e for e in reference.get(name, []) if e.label != NEGATIVE):
+            mine = decisions_of(event, onsets)
+            heard.append(onsets[mine[0]].at - event.start if mine else np.nan)
+    return np.array(heard)
+
+
+def heard_figures(heard: np.ndarray) -> dict[str, float | None]:
+    """p50 and p95 of onset_heard over the events begun, and the share of all events begun within 1 s of their onset."""
+    begun = heard[~np.isnan(heard)]
+    return {"onset_heard_p50": float(np.percentile(begun, 50)) if len(begun) else None,
+            "onset_heard_p95": float(np.percentile(begun, 95)) if len(begun) else None,
+            "onset_heard_within_1s": float(np.sum(begun <= 1.0) / len(heard)) if len(heard) else None}
 
 
 def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict) -> dict[str, object]:
-    """Segment and event macro-F1 (sed_eval), false-alarm seconds per minute and per-class F1s of the scenes' events
-    under the checkpoint's thresholds and median filters."""
+    """Segment and event macro-F1 (sed_eval), false-alarm seconds per minute, how far into events their onsets are
+    decided (heard_figures) and per-class F1s of the scenes' events under the checkpoint's thresholds and median
+    filters."""
     classes = list(checkpoint["classes"])
-    system = scene_events(scenes, classes, checkpoint["thresholds"], checkpoint["median_seconds"],
-                          checkpoint["hops_per_column"], hysteresis_of(checkpoint),
-                          checkpoint.get("boundary_radius", {}))
+    postprocessing = (checkpoint["thresholds"], checkpoint["median_seconds"], checkpoint["hops_per_column"],
+                      hysteresis_of(checkpoint))
+    system = scene_events(scenes, classes, *postprocessing, checkpoint.get("boundary_radius", {}))
     durations = {name: c.seconds for name, c in scenes.items()}
     targets = [c for c in classes if c != NEGATIVE]
     sed = sed_scores(reference, system, durations, targets)
     return {
         "segment_macro_f1": sed.segment_macro_f1, "event_macro_f1": sed.event_macro_f1,
         "false_alarms_per_minute": score_timeline(reference, system, durations).false_alarms_per_minute,
+        **heard_figures(onset_heard(scenes, reference, classes, *postprocessing)),
         "segment_f1": {k: v["f1"] for k, v in sed.segment_per_class.items()},
         "event_f1": {k: v["f1"] for k, v in sed.event_per_class.items()},
     }

@@ -179,17 +179,25 @@ class EventRuns:
         return run.top_score >= self.high[index] and run.end - run.start >= self.min_duration
 
 
+def decisions(
+    windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
+    pool: str = "mean", rule: str = DEFAULT_RULE,
+) -> list[Decision]:
+    """Every decision of EventRuns over the cells of cell_scores, in the order `listen` makes them: each event as it
+    begins and as it closes, with the end of the cell that decided it; starts and ends as found (not moved)."""
+    edges, probabilities = cell_scores(windows, pool)
+    runs = EventRuns(classes, thresholds, hysteresis, min_duration, rule)
+    return runs.feed(edges[:-1], edges[1:], probabilities) + runs.close(windows.seconds)
+
+
 def detect(
     windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
     pool: str = "mean", rule: str = DEFAULT_RULE,
 ) -> list[Event]:
-    """Events per class (EventRuns over the cells of cell_scores), with the run's max and mean probability, their
-    starts and ends moved to the windows' onsets and offsets when they have them (boundary_times); the background
-    class is never reported."""
-    edges, probabilities = cell_scores(windows, pool)
-    runs = EventRuns(classes, thresholds, hysteresis, min_duration, rule)
-    decisions = runs.feed(edges[:-1], edges[1:], probabilities) + runs.close(windows.seconds)
-    events = [d.event for d in decisions if d.closed]
+    """Events per class (the closed ones of `decisions`), with the run's max and mean probability, their starts and
+    ends moved to the windows' onsets and offsets when they have them (boundary_times); the background class is never
+    reported."""
+    events = [d.event for d in decisions(windows, classes, thresholds, hysteresis, min_duration, pool, rule) if d.closed]
     if windows.boundaries:
         centres = windows.starts + windows.length / 2
         events = [moved(e, boundary_times(e, classes.index(e.label), centres, windows.boundaries)) for e in events]
