@@ -12,14 +12,14 @@ import zarr
 
 from nonspeech.data.audio import load_clips
 from nonspeech.detector.fit import column_boundaries, column_probabilities
-from nonspeech.detector.postprocess import Columns, scene_events, scene_windows
+from nonspeech.detector.postprocess import Columns, scene_decisions
 from nonspeech.detector.train import load_out_of_fold, normalised, scene_columns
 from nonspeech.evaluation.metrics import classification_metrics
 from nonspeech.evaluation.sed_metrics import sed_scores
 from nonspeech.evaluation.timeline import score_timeline
 from nonspeech.evaluation.timeline_inputs import read_reference
 from nonspeech.events import Event
-from nonspeech.inference.detect import Decision, decisions
+from nonspeech.inference.detect import Decision, closed_events
 from nonspeech.inference.model import clip_samples
 from nonspeech.inference.torch_model import torch_model
 from nonspeech.labels import NEGATIVE, negative_index
@@ -37,17 +37,13 @@ def decisions_of(event: Event, told: list[Decision]) -> list[int]:
             if d.event.label == event.label and event.start - EARLY <= d.event.start <= event.end]
 
 
-def onset_heard(
-    scenes: dict[str, Columns], reference: dict[str, list[Event]], classes: list[str], thresholds: dict[str, float],
-    median_seconds: dict[str, float], hops: int, hysteresis: float,
-) -> np.ndarray:
-    """Per reference target event of the scenes, how far into it the cell that decided its onset ends: when `listen`
-    has heard enough to begin it (its onset line comes the look-ahead and a batch later); NaN where none begins."""
-    levels = np.array([thresholds.get(label, 1.0) for label in classes])
+def onset_heard(told: dict[str, list[Decision]], reference: dict[str, list[Event]]) -> np.ndarray:
+    """Per reference target event of the scenes (their decisions by name: scene_decisions), how far into it the cell
+    that decided its onset ends: when `listen` has heard enough to begin it (its onset line comes the look-ahead and
+    a batch later); NaN where none begins."""
     heard = []
-    for name, columns in scenes.items():
-        windows = scene_windows(columns, classes, median_seconds, hops)
-        onsets = [d for d in decisions(windows, classes, levels, hysteresis) if not d.closed]
+    for name, made in told.items():
+        onsets = [d for d in made if not d.closed]
         for event in (e for e in reference.get(name, []) if e.label != NEGATIVE):
             mine = decisions_of(event, onsets)
             heard.append(onsets[mine[0]].at - event.start if mine else np.nan)
@@ -67,16 +63,17 @@ def scene_figures(checkpoint: dict, scenes: dict[str, Columns], reference: dict)
     decided (heard_figures) and per-class F1s of the scenes' events under the checkpoint's thresholds and median
     filters."""
     classes = list(checkpoint["classes"])
-    postprocessing = (checkpoint["thresholds"], checkpoint["median_seconds"], checkpoint["hops_per_column"],
-                      hysteresis_of(checkpoint))
-    system = scene_events(scenes, classes, *postprocessing, checkpoint.get("boundary_radius", {}))
+    decided = scene_decisions(scenes, classes, checkpoint["thresholds"], checkpoint["median_seconds"],
+                              checkpoint["hops_per_column"], hysteresis_of(checkpoint),
+                              checkpoint.get("boundary_radius", {}))
+    system = {name: closed_events(told, windows, classes) for name, (windows, told) in decided.items()}
     durations = {name: c.seconds for name, c in scenes.items()}
     targets = [c for c in classes if c != NEGATIVE]
     sed = sed_scores(reference, system, durations, targets)
     return {
         "segment_macro_f1": sed.segment_macro_f1, "event_macro_f1": sed.event_macro_f1,
         "false_alarms_per_minute": score_timeline(reference, system, durations).false_alarms_per_minute,
-        **heard_figures(onset_heard(scenes, reference, classes, *postprocessing)),
+        **heard_figures(onset_heard({name: told for name, (_, told) in decided.items()}, reference)),
         "segment_f1": {k: v["f1"] for k, v in sed.segment_per_class.items()},
         "event_f1": {k: v["f1"] for k, v in sed.event_per_class.items()},
     }

@@ -9,7 +9,7 @@ import numpy as np
 
 from nonspeech.evaluation.timeline import score_timeline
 from nonspeech.events import Event
-from nonspeech.inference.detect import Boundaries, Windows, detect, median_filtered
+from nonspeech.inference.detect import Boundaries, Decision, Windows, decisions, detect, median_filtered
 from nonspeech.labels import NEGATIVE
 
 THRESHOLDS = np.round(np.arange(0.1, 0.951, 0.05), 2)
@@ -52,15 +52,16 @@ def scene_windows(
                    boundaries=boundaries)
 
 
-def scene_events(
+def scene_decisions(
     scenes: dict[str, Columns], classes: list[str], thresholds: dict[str, float], median_seconds: dict[str, float],
     hops: int, hysteresis: float, boundary_radius: dict[str, int] | None = None,
-) -> dict[str, list[Event]]:
-    """Every scene's detected events under these thresholds (with this hysteresis) and median filters, at a hop of
-    1 / hops column, their starts and ends moved to the likeliest onset and offset within boundary_radius columns."""
+) -> dict[str, tuple[Windows, list[Decision]]]:
+    """Every scene's windows at a hop of 1 / hops column (scene_windows, with boundaries within boundary_radius
+    columns) and its events' decisions under these thresholds (with this hysteresis) and median filters: the events
+    by inference.detect.closed_events, their onsets as `listen` decides them."""
     levels = np.array([thresholds.get(label, 1.0) for label in classes])
-    return {name: detect(scene_windows(c, classes, median_seconds, hops, boundary_radius), classes, levels, hysteresis)
-            for name, c in scenes.items()}
+    windows = {name: scene_windows(c, classes, median_seconds, hops, boundary_radius) for name, c in scenes.items()}
+    return {name: (w, decisions(w, classes, levels, hysteresis)) for name, w in windows.items()}
 
 
 def choose_postprocessing(

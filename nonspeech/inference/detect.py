@@ -194,10 +194,15 @@ def detect(
     windows: Windows, classes: list[str], thresholds: np.ndarray, hysteresis: float = 0.0, min_duration: float = 0.0,
     pool: str = "mean", rule: str = DEFAULT_RULE,
 ) -> list[Event]:
-    """Events per class (the closed ones of `decisions`), with the run's max and mean probability, their starts and
-    ends moved to the windows' onsets and offsets when they have them (boundary_times); the background class is never
-    reported."""
-    events = [d.event for d in decisions(windows, classes, thresholds, hysteresis, min_duration, pool, rule) if d.closed]
+    """Events per class (the closed ones of `decisions`, by closed_events), with the run's max and mean probability;
+    the background class is never reported."""
+    return closed_events(decisions(windows, classes, thresholds, hysteresis, min_duration, pool, rule), windows, classes)
+
+
+def closed_events(told: list[Decision], windows: Windows, classes: list[str]) -> list[Event]:
+    """The events of the closed decisions over these windows, their starts and ends moved to the windows' onsets and
+    offsets when they have them (boundary_times), by start."""
+    events = [d.event for d in told if d.closed]
     if windows.boundaries:
         centres = windows.starts + windows.length / 2
         events = [moved(e, boundary_times(e, classes.index(e.label), centres, windows.boundaries)) for e in events]
